@@ -1,0 +1,130 @@
+"""The price catalog a planner and a user query: bundled offers, overridden per provider
+by refreshed ones.
+
+Refreshing one provider replaces that provider's bundled rows wholesale (a partial mix
+of two dates would compare prices that were never in force together). Each provider's
+as-of date and source travel with its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
+from orchestrator.catalog.store import read_offers
+
+BUNDLED_PRICES = Path(__file__).parent / "data" / "prices.csv"
+OUTLIER_FACTOR = 2.0  # an instance type priced at twice its cheapest region
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """Where one provider's rows came from."""
+
+    provider: str
+    rows: int
+    as_of: dt.date | None
+    source: str
+    refreshed: bool
+
+
+@dataclass(frozen=True)
+class PriceCatalog:
+    """All offers gpufleet knows, with the provenance of each provider's rows."""
+
+    offers: tuple[PriceOffer, ...]
+    sources: tuple[CatalogSource, ...] = field(default=())
+
+    def find(
+        self,
+        *,
+        provider: str | None = None,
+        gpu: str | None = None,
+        region: str | None = None,
+        instance_type: str | None = None,
+    ) -> list[PriceOffer]:
+        """Offers matching every given filter (case-insensitive; region also matches a zone)."""
+
+        def match(value: str | None, wanted: str | None) -> bool:
+            return wanted is None or (value or "").lower() == wanted.lower()
+
+        return [
+            o for o in self.offers
+            if match(o.provider, provider) and match(o.gpu, gpu)
+            and match(o.instance_type, instance_type)
+            and (region is None or match(o.region, region) or match(o.zone, region))
+        ]
+
+    def offer(self, provider: str, instance_type: str, region: str, zone: str | None = None) -> PriceOffer | None:
+        """The offer for an instance type in a region (or a zone); the cheapest zone if none given."""
+        rows = self.find(provider=provider, instance_type=instance_type, region=zone or region)
+        priced = [o for o in rows if o.on_demand_per_hour is not None] or rows
+        return min(priced, key=lambda o: o.on_demand_per_hour or float("inf"), default=None)
+
+    @cached_property
+    def _index(self) -> dict[str, dict[str, set[str]]]:
+        index: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for o in self.offers:
+            index[o.provider]["instance_types"].add(o.instance_type)
+            index[o.provider]["regions"].add(o.region)
+            if o.zone:
+                index[o.provider]["zones"].add(o.zone)
+        return index
+
+    def instance_types(self, provider: str) -> set[str]:
+        return self._index[provider]["instance_types"]
+
+    def regions(self, provider: str) -> set[str]:
+        return self._index[provider]["regions"]
+
+    def zones(self, provider: str) -> set[str]:
+        return self._index[provider]["zones"]
+
+    @cached_property
+    def _cheapest_on_demand(self) -> dict[tuple[str, str], float]:
+        prices: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for o in self.offers:
+            if o.on_demand_per_hour:
+                prices[(o.provider, o.instance_type)].append(o.on_demand_per_hour)
+        return {key: min(values) for key, values in prices.items()}
+
+    def anomalies(self, offer: PriceOffer) -> list[str]:
+        """Row flags plus price outliers against the same instance type in its cheapest region."""
+        flags = list(offer.anomalies)
+        cheapest = self._cheapest_on_demand.get((offer.provider, offer.instance_type))
+        if offer.on_demand_per_hour and cheapest:
+            ratio = offer.on_demand_per_hour / cheapest
+            if ratio >= OUTLIER_FACTOR:
+                flags.append(f"on-demand {ratio:.1f}x its cheapest {offer.provider} region")
+        return flags
+
+
+def _describe(provider: str, offers: list[PriceOffer], refreshed: bool) -> CatalogSource:
+    return CatalogSource(
+        provider=provider,
+        rows=len(offers),
+        as_of=max((o.as_of for o in offers), default=None),
+        source="; ".join(sorted({o.source for o in offers})),
+        refreshed=refreshed,
+    )
+
+
+def load_price_catalog(catalog_dir: Path | None = None, bundled: Path = BUNDLED_PRICES) -> PriceCatalog:
+    """The bundled catalog with each provider replaced by `<catalog_dir>/<provider>.csv` if refreshed."""
+    by_provider: dict[str, list[PriceOffer]] = defaultdict(list)
+    for offer in read_offers(bundled):
+        by_provider[offer.provider].append(offer)
+    refreshed = set()
+    for provider in CLOUD_PROVIDERS:
+        path = catalog_dir / f"{provider}.csv" if catalog_dir else None
+        if path is not None and path.exists():
+            by_provider[provider] = read_offers(path)
+            refreshed.add(provider)
+    return PriceCatalog(
+        offers=tuple(o for p in sorted(by_provider) for o in by_provider[p]),
+        sources=tuple(_describe(p, by_provider[p], p in refreshed) for p in sorted(by_provider)),
+    )

@@ -1,0 +1,38 @@
+"""The `orchestrator` command: thin shells that parse, call one function, and render.
+
+Exit codes: 0 ok, 1 failure, 2 bad input (errors print without a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from orchestrator.cli import catalog, spec_cmd, validate
+from orchestrator.cli.common import errors
+from orchestrator.errors import GpufleetError, InputError
+
+app = typer.Typer(
+    name="orchestrator",
+    help="gpufleet: place LLM replicas across on-prem, AWS, GCP and Azure GPU pools by cost and latency.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command(name="validate")(validate.validate)
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(spec_cmd.app, name="spec")
+
+
+def main() -> None:
+    """Console entry point: run the app and turn gpufleet's errors into messages and exit codes."""
+    try:
+        app()
+    except InputError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    except GpufleetError as exc:
+        errors.print(f"[red]failed:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,73 @@
+"""`orchestrator catalog ...`: what GPUs cost where, and refreshing those prices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
+from orchestrator.catalog.price_catalog import PriceCatalog, load_price_catalog
+from orchestrator.cli.common import FormatOption, OutputFormat, console, print_json
+from orchestrator.errors import InputError
+from orchestrator.settings import load_settings
+
+app = typer.Typer(help="GPU price catalog: show, filter, refresh from the clouds' price APIs.", no_args_is_help=True)
+
+CAPACITIES = ("on_demand", "spot", "reserved")
+
+
+def load_catalog() -> PriceCatalog:
+    return load_price_catalog(load_settings().catalog_dir)
+
+
+def _per_gpu(offer: PriceOffer, capacity: str) -> float:
+    price = offer.price(capacity)
+    return price / offer.gpu_count if price is not None else float("inf")
+
+
+def offer_row(catalog: PriceCatalog, offer: PriceOffer) -> dict:
+    """A catalog row as machine output: the offer plus its data-quality flags."""
+    return {**offer.model_dump(mode="json"), "anomalies": catalog.anomalies(offer)}
+
+
+@app.command()
+def show(
+    gpu: Annotated[str | None, typer.Option(help="GPU model, e.g. H100, A100-80GB, L4.")] = None,
+    provider: Annotated[str | None, typer.Option(help="aws, gcp or azure.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region or zone, e.g. europe-west4, us-east-1.")] = None,
+    instance_type: Annotated[str | None, typer.Option("--instance-type", help="Exact instance type.")] = None,
+    capacity: Annotated[str, typer.Option(help="Sort and filter by this market: on_demand, spot or reserved.")] = "on_demand",
+    limit: Annotated[int, typer.Option(help="Rows in the table (JSON output has all).", min=1)] = 40,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """List priced GPU instance types, cheapest GPU-hour first, with as-of dates and anomaly flags."""
+    if capacity not in CAPACITIES:
+        raise InputError(f"--capacity '{capacity}' is not a market; allowed: {', '.join(CAPACITIES)}")
+    if provider is not None and provider not in CLOUD_PROVIDERS:
+        raise InputError(f"--provider '{provider}' has no catalog; allowed: {', '.join(CLOUD_PROVIDERS)}")
+    catalog = load_catalog()
+    offers = [o for o in catalog.find(provider=provider, gpu=gpu, region=region, instance_type=instance_type)
+              if o.price(capacity) is not None]
+    offers.sort(key=lambda o: (_per_gpu(o, capacity), o.provider, o.region))
+    if output is OutputFormat.json:
+        print_json([offer_row(catalog, o) for o in offers])
+        return
+    table = Table(title=f"GPU offers ({capacity.replace('_', '-')}, cheapest GPU-hour first)", header_style="bold")
+    for column in ("provider", "region/zone", "instance type", "GPUs", "GPU mem", "vCPU",
+                   "on-demand $/h", "spot $/h", "reserved $/h", f"{capacity} $/GPU-h", "as of", "flags"):
+        table.add_column(column, justify="right" if "$" in column or column in ("GPUs", "vCPU", "GPU mem") else "left")
+    money = lambda v: "-" if v is None else f"{v:,.3f}"  # noqa: E731
+    for o in offers[:limit]:
+        table.add_row(
+            o.provider, o.zone or o.region, o.instance_type, f"{o.gpu_count}x {o.gpu}", f"{o.gpu_memory_gb:g} GB",
+            f"{o.vcpus:g}" if o.vcpus else "-", money(o.on_demand_per_hour), money(o.spot_per_hour),
+            money(o.reserved_per_hour), money(_per_gpu(o, capacity)), str(o.as_of),
+            "[yellow]" + "; ".join(catalog.anomalies(o)) + "[/]",
+        )
+    console.print(table)
+    console.print(f"{len(offers)} offers match" + (f"; showing {limit} (use --limit or --format json)" if len(offers) > limit else ""))
+    for source in catalog.sources:
+        kind = "refreshed" if source.refreshed else "bundled"
+        console.print(f"[dim]{source.provider}: {source.rows} rows, {kind}, as of {source.as_of}: {source.source}[/]")

@@ -1,0 +1,141 @@
+"""The fleet spec: the one document every part of gpufleet reads.
+
+Typed with pydantic and strict (unknown keys are errors, so a typo never silently
+drops a setting). Checks here need nothing but the document itself; checks against
+the catalogs (instance types, regions, GPU memory, latency) live in
+`orchestrator.inputs`, which resolves a spec into what the planner weighs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Provider = Literal["aws", "gcp", "azure", "onprem", "local"]
+Capacity = Literal["on_demand", "spot", "reserved", "owned"]
+FailureDomain = Literal["provider", "region", "zone", "pool"]
+Dtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$",
+          description="Lower-case letters, digits, '.', '_' and '-' (a Kubernetes-safe name)."),
+]
+CLOUDS = ("aws", "gcp", "azure")
+
+
+class StrictModel(BaseModel):
+    """Input models: unknown keys are errors, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Coordinates(StrictModel):
+    """Where an on-prem site is, for latency estimates."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Pool(StrictModel):
+    """A GPU node pool: a group of identical nodes in one place, scaled as a unit."""
+
+    name: Name
+    provider: Provider
+    region: str = Field(min_length=1, description="Cloud region (us-east-1, europe-west4, westeurope), an on-prem site name, or `local`.")
+    zone: str | None = Field(None, description="Zone, where the provider prices or places by zone.")
+    instance_type: str | None = Field(None, description="Cloud instance type, priced from the catalog (p5.48xlarge, a3-highgpu-8g, Standard_ND96isr_H100_v5).")
+    gpu: str | None = Field(None, description="GPU model (canonical name, e.g. A100-80GB); required for on-prem and local pools.")
+    gpus_per_node: int | None = Field(None, gt=0, le=16, description="GPUs per node; required with `gpu`.")
+    cost_per_hour: float | None = Field(None, ge=0, description="USD per node-hour: amortized for owned hardware; overrides the catalog price for clouds (negotiated rates).")
+    capacity: Capacity = Field("on_demand", description="Capacity market: on_demand, spot, reserved (clouds) or owned (on-prem, local).")
+    min_nodes: int = Field(0, ge=0, description="Nodes that always run.")
+    max_nodes: int = Field(ge=0, le=10_000, description="The most nodes the pool may scale to (quota, hardware, or policy).")
+    location: str | Coordinates | None = Field(None, description="On-prem sites: a known metro or cloud region nearby (`frankfurt`, `aws:eu-central-1`) or coordinates.")
+    cluster: str | None = Field(None, description="Kubernetes cluster (or kube context) the pool's nodes join.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Node labels.")
+    taints: list[str] = Field(default_factory=list, description="Node taints as `key=value:Effect`.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Cloud tags, merged over the environment's tags.")
+
+
+class Slo(StrictModel):
+    """What users of a model are promised; the planner only places within it."""
+
+    ttft_p95_ms: float = Field(gt=0, description="Time to first token, p95, ms (at the replica).")
+    tpot_p95_ms: float = Field(gt=0, description="Time per output token, p95, ms.")
+    max_rtt_ms: float = Field(gt=0, description="Most network round-trip time between users and the serving pool, ms.")
+
+
+class Spread(StrictModel):
+    """Replicas of a model spread over failure domains so one outage cannot take it down."""
+
+    across: FailureDomain = Field("region", description="Failure domain: provider, region, zone or pool.")
+    min: int = Field(2, ge=1, le=16, description="Distinct domains that must host at least one replica.")
+
+
+class Residency(StrictModel):
+    """Where a model may run (data residency, licence). Empty lists mean no restriction."""
+
+    providers: list[Provider] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list, description="Region names or shell patterns (`eu-*`, `europe-*`).")
+    continents: list[str] = Field(default_factory=list, description="e.g. europe, north-america.")
+
+
+class Model(StrictModel):
+    """A model to serve, with its size, SLO and placement constraints."""
+
+    name: Name
+    architecture: str = Field(description="Known architecture (llama-3.1-8b, llama-3.1-70b, ...; see docs/capacity.md) used for memory and throughput estimates.")
+    source: str = Field(min_length=1, description="Weights: s3://, gs://, az://, a Hugging Face id, or a local path.")
+    dtype: Dtype = Field("bf16", description="Weight precision.")
+    gpus_per_replica: int | None = Field(None, ge=1, le=16, description="GPUs per replica (tensor parallel); derived per GPU type from memory when unset.")
+    memory_gb: float | None = Field(None, gt=0, description="GPU memory one replica needs (weights + KV cache), GB; derived from the architecture when unset.")
+    max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens.")
+    slo: Slo
+    min_replicas: int = Field(1, ge=0)
+    spread: Spread | None = None
+    residency: Residency = Field(default_factory=Residency)
+
+
+class Demand(StrictModel):
+    """Traffic for one model from one user region (mean rates and token counts)."""
+
+    model: str = Field(min_length=1)
+    region: str = Field(min_length=1, description="Where users are: a metro (frankfurt), a coarse area (us-east) or a cloud region.")
+    requests_per_second: float = Field(gt=0)
+    input_tokens: int = Field(gt=0, description="Mean prompt tokens per request.")
+    output_tokens: int = Field(gt=0, description="Mean generated tokens per request.")
+
+
+class Budget(StrictModel):
+    """Spending cap the planner respects."""
+
+    usd_per_hour: float | None = Field(None, gt=0, description="Most the fleet may cost per hour; unset means no cap.")
+
+
+class State(StrictModel):
+    """Where rebalance journals, the ledger and local replicas are recorded."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...); default: an SQLite file in the environment's state directory.")
+
+
+class Policies(StrictModel):
+    """Rego guardrails run before a plan is applied."""
+
+    paths: list[str] = Field(default_factory=lambda: ["policies"], description="Directories of .rego files, relative to the repository.")
+    data: dict[str, object] = Field(default_factory=dict, description="Data the rules read (ceilings, allowed regions, licences).")
+
+
+class FleetSpec(StrictModel):
+    """One environment: its pools, models, demand, budget, state and policies."""
+
+    environment: Name | None = Field(None, description="Environment name; defaults to the file name.")
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every pool (owner, cost-center, ...).")
+    pools: list[Pool] = Field(min_length=1)
+    models: list[Model] = Field(min_length=1)
+    demand: list[Demand] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    state: State = Field(default_factory=State)
+    policies: Policies = Field(default_factory=Policies)
