@@ -13,13 +13,13 @@ Reads `<shared_data>/gpu_prices` (see its SOURCE.md for provenance) and writes
   user can act on).
 - GCP: a GPU VM is host machine type + accelerators, composed per zone for on-demand
   and spot alike (as GCP bills it).
-- Azure: rows as published; GPU memory from the GPU spec table.
+- Azure: rows as published.
+- GPU memory is the GPU spec table's (one unit, GB, for every provider).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import datetime as dt
 import re
@@ -68,12 +68,11 @@ def aws_offers(source: Path) -> Iterator[PriceOffer]:
         gpu, count = aws_instance_gpu(row["InstanceType"]), float(row["GpuCount"])
         if gpu is None or count < 1 or not AWS_STANDARD_REGION.match(row["Region"]):
             continue
-        memory = re.match(r"(\d+) GB", row["GpuMemory"])
         spots = spot.get((row["InstanceType"], row["Region"]))
         yield PriceOffer(
             provider="aws", region=row["Region"], instance_type=row["InstanceType"],
             gpu=gpu, gpu_count=int(count),
-            gpu_memory_gb=float(memory.group(1)) if memory else gpu_spec(gpu).memory_gb,
+            gpu_memory_gb=gpu_spec(gpu).memory_gb,
             vcpus=_float(row["vCPUs"]), memory_gb=_float(row["Memory"].split()[0]),
             on_demand_per_hour=_float(row["OnDemandPrice"]),
             reserved_per_hour=_float(row["Reserved1yPrice"]),
@@ -90,11 +89,6 @@ def _gcp_accelerator_for(machine_type: str) -> tuple[str, int] | None:
     if family in GCP_FAMILY_ACCELERATOR and (match := re.match(r"(\d+)g", shape)):
         return GCP_FAMILY_ACCELERATOR[family], int(match.group(1))
     return None
-
-
-def _gcp_memory_gb(gpu_info: str) -> float:
-    info = ast.literal_eval(gpu_info)
-    return round(info["Gpus"][0]["MemoryInfo"]["SizeInMiB"] * 2**20 / 1e9, 1)
 
 
 def gcp_offers(source: Path) -> Iterator[PriceOffer]:
@@ -122,7 +116,7 @@ def gcp_offers(source: Path) -> Iterator[PriceOffer]:
         yield PriceOffer(
             provider="gcp", region=host["Region"], zone=host["AvailabilityZone"],
             instance_type=machine_type, gpu=gpu, gpu_count=count,
-            gpu_memory_gb=_gcp_memory_gb(accel["GpuInfo"]),
+            gpu_memory_gb=gpu_spec(gpu).memory_gb,
             vcpus=_float(host["vCPUs"]), memory_gb=_float(host["MemoryGiB"]),
             on_demand_per_hour=total("Price"), spot_per_hour=total("SpotPrice"),
             as_of=ANYCLOUD_AS_OF,

@@ -26,10 +26,10 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(spec_cmd.app, name="spec")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and turn gpufleet's errors into messages and exit codes."""
     try:
-        app()
+        app(args=argv)
     except InputError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

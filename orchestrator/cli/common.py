@@ -12,7 +12,6 @@ from rich.console import Console
 
 from orchestrator.errors import InputError
 from orchestrator.settings import load_settings
-from orchestrator.spec import FleetSpec, load_spec
 from orchestrator.spec.checks import did_you_mean
 
 DEFAULT_ENVIRONMENT = "local"
@@ -48,11 +47,6 @@ def spec_path(env: str | None, spec: Path | None) -> Path:
             "To fix: pass --env with one of them, --spec PATH, or set GPUFLEET_ENVIRONMENTS_DIR"
         )
     return path
-
-
-def load_selected_spec(env: str | None, spec: Path | None) -> tuple[Path, FleetSpec]:
-    path = spec_path(env, spec)
-    return path, load_spec(path)
 
 
 def print_json(payload: Any) -> None:

@@ -113,8 +113,18 @@ def parse_spec(text: str, file: str) -> FleetSpec:
         raise SpecError(file, _issues_from_pydantic(exc, lines)) from None
     issues = check_spec(spec)
     if issues:
-        raise SpecError(file, [SpecIssue(i.path, i.message, _line_of(_parse_path(i.path), lines)) for i in issues])
+        raise SpecError(file, locate(issues, lines))
     return spec
+
+
+def locate(issues: list[SpecIssue], lines: dict[Loc, int]) -> list[SpecIssue]:
+    """The same issues with the line of the field each one names."""
+    return [SpecIssue(i.path, i.message, i.line or _line_of(_parse_path(i.path), lines)) for i in issues]
+
+
+def line_map(text: str) -> dict[Loc, int]:
+    """Lines of every path in a YAML text (for issues found after loading)."""
+    return _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
 
 
 def _parse_path(path: str) -> Loc:

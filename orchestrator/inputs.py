@@ -1,0 +1,247 @@
+"""Resolve a fleet spec against the catalogs into exactly what the planner weighs.
+
+The spec says *what* (pools by instance type, models by architecture, users by region);
+this module looks up *how much* and *how far*: each pool's price per node-hour and GPU,
+what one replica of each model sustains on each pool's GPU within its SLO, and the RTT
+from every user region to every pool. Problems found here (an instance type not sold in
+a region, a model that fits no GPU, an unknown user region) are spec errors, reported
+all at once with their location in the file, like the loader's.
+
+The result carries the fields of the placement contract (models, demand, pools,
+capacity, latency) so a plan can embed its inputs verbatim.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from orchestrator.catalog.gpus import gpu_spec
+from orchestrator.catalog.price_catalog import PriceCatalog
+from orchestrator.errors import InputError, SpecError, SpecIssue
+from orchestrator.latency import Location, load_latency_model, resolve, site_location
+from orchestrator.profiles import TokenMix, architecture, replica_capacity
+from orchestrator.spec import FleetSpec, Model, Pool, load_spec
+from orchestrator.spec.loader import line_map, locate
+from orchestrator.spec.checks import did_you_mean
+
+
+@dataclass(frozen=True)
+class PoolInput:
+    """A pool as the planner sees it: priced, with its GPU and place resolved."""
+
+    pool: str
+    provider: str
+    region: str
+    zone: str | None
+    gpu: str
+    gpu_memory_gb: float
+    capacity: str
+    gpus_per_node: int
+    min_nodes: int
+    max_nodes: int
+    cost_per_node_hour: float
+    price_source: str
+    continent: str | None
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    model: str
+    min_replicas: int
+    max_rtt_ms: float
+    ttft_p95_ms: float
+    tpot_p95_ms: float
+
+
+@dataclass(frozen=True)
+class DemandInput:
+    model: str
+    region: str
+    rps: float
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class CapacityInput:
+    """What one replica of a model sustains on one pool within the model's SLO."""
+
+    model: str
+    pool: str
+    gpus_per_replica: int
+    rps_per_replica: float
+    source: str
+    binding: str
+
+
+@dataclass(frozen=True)
+class LatencyInput:
+    region: str
+    pool: str
+    rtt_ms: float
+    source: str
+
+
+@dataclass(frozen=True)
+class FleetInputs:
+    """Everything the planner weighs for one environment."""
+
+    environment: str
+    budget_usd_per_hour: float | None
+    models: tuple[ModelInput, ...]
+    demand: tuple[DemandInput, ...]
+    pools: tuple[PoolInput, ...]
+    capacity: tuple[CapacityInput, ...]
+    latency: tuple[LatencyInput, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _price_pool(index: int, pool: Pool, catalog: PriceCatalog, issues: list[SpecIssue]) -> tuple[str, float, int, float, str] | None:
+    """(gpu, gpu memory, gpus per node, $/node-hour, price source), or None after recording why not."""
+    at = f"pools[{index}]"
+    if pool.provider in ("onprem", "local"):
+        try:
+            spec = gpu_spec(pool.gpu or "")
+        except InputError as exc:
+            issues.append(SpecIssue(f"{at}.gpu", str(exc)))
+            return None
+        return spec.name, spec.memory_gb, pool.gpus_per_node or 1, pool.cost_per_hour or 0.0, "spec (owned, amortized)"
+    instance_type = pool.instance_type or ""
+    if instance_type not in catalog.instance_types(pool.provider):
+        issues.append(SpecIssue(f"{at}.instance_type", f"unknown {pool.provider} GPU instance type '{instance_type}'.{did_you_mean(instance_type, catalog.instance_types(pool.provider))} See `orchestrator catalog show --provider {pool.provider}`"))
+        return None
+    if pool.region not in catalog.regions(pool.provider):
+        issues.append(SpecIssue(f"{at}.region", f"unknown {pool.provider} region '{pool.region}'.{did_you_mean(pool.region, catalog.regions(pool.provider))}"))
+        return None
+    offer = catalog.offer(pool.provider, instance_type, pool.region, pool.zone)
+    if offer is None:
+        where = sorted({o.zone or o.region for o in catalog.find(provider=pool.provider, instance_type=instance_type)})
+        field = "zone" if pool.zone else "region"
+        issues.append(SpecIssue(f"{at}.{field}", f"{instance_type} is not offered in {pool.zone or pool.region}; offered in: {', '.join(where[:12])}{' ...' if len(where) > 12 else ''}"))
+        return None
+    price = pool.cost_per_hour if pool.cost_per_hour is not None else offer.price(pool.capacity)
+    if price is None:
+        issues.append(SpecIssue(f"{at}.capacity", f"no {pool.capacity} price for {instance_type} in {offer.zone or offer.region}; priced markets: {', '.join(c for c in ('on_demand', 'spot', 'reserved') if offer.price(c) is not None)}. To fix: choose one of them or set cost_per_hour"))
+        return None
+    source = "spec (negotiated)" if pool.cost_per_hour is not None else f"{offer.source}, as of {offer.as_of}"
+    return offer.gpu, offer.gpu_memory_gb, offer.gpu_count, price, source
+
+
+def _pool_location(index: int, pool: Pool, issues: list[SpecIssue]) -> Location | None:
+    try:
+        if pool.provider == "onprem":
+            return site_location(pool.region, pool.location)  # type: ignore[arg-type]
+        return resolve(pool.zone or pool.region, provider=pool.provider)
+    except InputError as exc:
+        issues.append(SpecIssue(f"pools[{index}].{'location' if pool.provider == 'onprem' else 'region'}", str(exc)))
+        return None
+
+
+def _allowed(model: Model, pool: PoolInput) -> bool:
+    """Residency and licence: may this model run in this pool at all?"""
+    rules = model.residency
+    if rules.providers and pool.provider not in rules.providers:
+        return False
+    if rules.regions and not any(fnmatch.fnmatch(pool.region, pattern) for pattern in rules.regions):
+        return False
+    if rules.continents and pool.continent not in rules.continents:
+        return False
+    return True
+
+
+def _token_mix(spec: FleetSpec) -> dict[str, TokenMix]:
+    """Each model's request-weighted mean token mix over all its demand."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for d in spec.demand:
+        t = totals[d.model]
+        t[0] += d.requests_per_second
+        t[1] += d.requests_per_second * d.input_tokens
+        t[2] += d.requests_per_second * d.output_tokens
+    return {model: TokenMix(input_tokens=round(i / r), output_tokens=round(o / r)) for model, (r, i, o) in totals.items()}
+
+
+def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>") -> FleetInputs:
+    """The planner's inputs for a spec, or a SpecError listing every unresolvable field."""
+    issues: list[SpecIssue] = []
+    pools: list[PoolInput] = []
+    locations: dict[str, Location] = {}
+    for index, pool in enumerate(spec.pools):
+        priced, location = _price_pool(index, pool, catalog, issues), _pool_location(index, pool, issues)
+        if priced is None or location is None:
+            continue
+        gpu, memory, per_node, price, source = priced
+        locations[pool.name] = location
+        pools.append(PoolInput(
+            pool=pool.name, provider=pool.provider, region=pool.region, zone=pool.zone, gpu=gpu,
+            gpu_memory_gb=memory, capacity=pool.capacity, gpus_per_node=per_node,
+            min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, cost_per_node_hour=round(price, 5),
+            price_source=source, continent=location.continent,
+        ))
+
+    mixes = _token_mix(spec)
+    capacity: list[CapacityInput] = []
+    for index, model in enumerate(spec.models):
+        try:
+            arch = architecture(model.architecture)
+        except InputError as exc:
+            issues.append(SpecIssue(f"models[{index}].architecture", str(exc)))
+            continue
+        allowed = [p for p in pools if _allowed(model, p)]
+        if pools and not allowed:
+            issues.append(SpecIssue(f"models[{index}].residency", "no pool satisfies this model's residency; loosen it or add a pool where it may run"))
+        mix = mixes.get(model.name, TokenMix(input_tokens=1000, output_tokens=200))
+        fits = []
+        for pool in allowed:
+            estimate = replica_capacity(
+                arch, gpu_spec(pool.gpu), slo=model.slo, mix=mix, dtype=model.dtype,
+                gpus=model.gpus_per_replica, memory_gb=model.memory_gb, max_model_len=model.max_model_len,
+                model_name=model.name,
+            )
+            if estimate is None or estimate.gpus > pool.gpus_per_node:
+                continue
+            fits.append(pool)
+            capacity.append(CapacityInput(
+                model=model.name, pool=pool.pool, gpus_per_replica=estimate.gpus,
+                rps_per_replica=round(estimate.rps, 4), source=estimate.source, binding=estimate.binding,
+            ))
+        if allowed and not fits:
+            gpus = sorted({f"{p.gpus_per_node}x {p.gpu} ({p.gpu_memory_gb:g} GB)" for p in allowed})
+            issues.append(SpecIssue(f"models[{index}]", f"'{model.name}' ({arch.name}, {model.dtype}) fits no pool's GPUs: {', '.join(gpus)}. To fix: add a pool with more GPU memory per node, a smaller dtype, or a smaller model"))
+
+    latency_model = load_latency_model()
+    latency: list[LatencyInput] = []
+    for index, demand in enumerate(spec.demand):
+        try:
+            user = resolve(demand.region)
+            for pool in pools:
+                estimate = latency_model.rtt(user, locations[pool.pool])
+                latency.append(LatencyInput(region=demand.region, pool=pool.pool, rtt_ms=round(estimate.rtt_ms, 2), source=estimate.source))
+        except InputError as exc:
+            issues.append(SpecIssue(f"demand[{index}].region", str(exc)))
+
+    if issues:
+        raise SpecError(file, issues)
+    unique_latency = {(l.region, l.pool): l for l in latency}
+    return FleetInputs(
+        environment=spec.environment or "default",
+        budget_usd_per_hour=spec.budget.usd_per_hour,
+        models=tuple(ModelInput(m.name, m.min_replicas, m.slo.max_rtt_ms, m.slo.ttft_p95_ms, m.slo.tpot_p95_ms) for m in spec.models),
+        demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens) for d in spec.demand),
+        pools=tuple(pools),
+        capacity=tuple(capacity),
+        latency=tuple(unique_latency.values()),
+    )
+
+
+def load_inputs(path: Path, catalog: PriceCatalog) -> tuple[FleetSpec, FleetInputs]:
+    """Load a spec file and resolve it; every problem is reported with its line in the file."""
+    spec = load_spec(path)
+    try:
+        return spec, resolve_inputs(spec, catalog, str(path))
+    except SpecError as exc:
+        raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None

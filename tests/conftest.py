@@ -1,0 +1,19 @@
+"""Shared fixtures: every test runs with its own gpufleet home, never the user's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = REPO / "environments"
+
+
+@pytest.fixture(autouse=True)
+def gpufleet_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty GPUFLEET_HOME and the repository's environments directory."""
+    home = tmp_path_factory.mktemp("gpufleet-home")
+    monkeypatch.setenv("GPUFLEET_HOME", str(home))
+    monkeypatch.setenv("GPUFLEET_ENVIRONMENTS_DIR", str(ENVIRONMENTS))
+    return home
