@@ -56,7 +56,7 @@ def show(
         return
     table = Table(title=f"GPU offers ({capacity.replace('_', '-')}, cheapest GPU-hour first)", header_style="bold")
     for column in ("provider", "region/zone", "instance type", "GPUs", "GPU mem", "vCPU",
-                   "on-demand $/h", "spot $/h", "reserved $/h", f"{capacity} $/GPU-h", "as of", "flags"):
+                   "on-demand $/h", "spot $/h", "reserved $/h", f"{capacity.replace('_', '-')} $/GPU-h", "as of", "flags"):
         table.add_column(column, justify="right" if "$" in column or column in ("GPUs", "vCPU", "GPU mem") else "left")
     money = lambda v: "-" if v is None else f"{v:,.3f}"  # noqa: E731
     for o in offers[:limit]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, print_json, spec_path
-from orchestrator.inputs import FleetInputs, load_inputs
+
+if TYPE_CHECKING:
+    from orchestrator.inputs import FleetInputs
 
 
 def validate(env: EnvOption = None, spec: SpecOption = None, output: FormatOption = OutputFormat.table) -> None:
@@ -15,6 +19,8 @@ def validate(env: EnvOption = None, spec: SpecOption = None, output: FormatOptio
     Exit 0 when valid; exit 2 with every problem (file:line: path: what is wrong)
     otherwise. Nothing is written either way.
     """
+    from orchestrator.inputs import load_inputs  # loads the latency and capacity models: only when needed
+
     path = spec_path(env, spec)
     fleet, inputs = load_inputs(path, load_catalog())
     if output is OutputFormat.json:

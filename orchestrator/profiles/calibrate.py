@@ -61,7 +61,7 @@ class Measurement:
     model: str
     tp: int
     phase: str  # prefill | decode | e2e (dstack: prefill + all decode steps)
-    batch: int
+    batch: float
     prompt_tokens: int
     measured_ms: float
     context: float = 0.0  # decode: mean tokens cached per sequence
@@ -189,8 +189,8 @@ def _calibration(theta: np.ndarray) -> Calibration:
         mfu=float(share[0]),
         mbu=float(share[1]),
         layer_overhead_ms=float(rest[0]),
-        allreduce_latency_ms={"nvlink": float(rest[1]), "pcie": float(rest[2]), "none": 0.0},
-        allreduce_gb_s={"nvlink": NVLINK_ALLREDUCE_GB_S, "pcie": float(rest[3]), "none": 1.0},
+        allreduce_latency_ms={"nvlink": float(rest[1]), "pcie": float(rest[2])},
+        allreduce_gb_s={"nvlink": NVLINK_ALLREDUCE_GB_S, "pcie": float(rest[3])},
     )
 
 
