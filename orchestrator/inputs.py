@@ -136,7 +136,7 @@ def _pool_location(index: int, pool: Pool, issues: list[SpecIssue]) -> Location 
     try:
         if pool.provider == "onprem":
             return site_location(pool.region, pool.location)  # type: ignore[arg-type]
-        return resolve(pool.zone or pool.region, provider=pool.provider)
+        return resolve(pool.region, provider=pool.provider)
     except InputError as exc:
         issues.append(SpecIssue(f"pools[{index}].{'location' if pool.provider == 'onprem' else 'region'}", str(exc)))
         return None

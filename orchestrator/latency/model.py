@@ -76,7 +76,7 @@ class ErrorRow(BaseModel):
 
     model: str
     scope: str
-    pairs: int
+    predictions: int
     mae_ms: float
     median_ape_pct: float
     p90_ape_pct: float
@@ -129,6 +129,7 @@ class LatencyModel:
         return min(place.distance_km(anchor) for anchor in self._anchors)
 
     def _estimate(self, a: Location, b: Location, distance: float) -> float:
+        """Anchored (see module docstring); distance-only when either place has no measured pair to borrow."""
         floor = light_floor_rtt_ms(distance)
         guesses = [
             max(measured + self.fallback.ms_per_km * (distance - p.distance_km(q)), floor)
@@ -158,11 +159,20 @@ def parse_measured(text: str) -> list[MeasuredPair]:
     ]
 
 
+def bundled_data(name: str) -> str:
+    """The text of one of the package's bundled data files."""
+    return resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+
+
+def bundled_pairs() -> list[MeasuredPair]:
+    """The measured pairs shipped with the package."""
+    return parse_measured(bundled_data("rtt.csv"))
+
+
 @lru_cache(maxsize=1)
 def load_latency_model() -> LatencyModel:
     """The bundled latency model, read once per process."""
-    data = resources.files(__package__).joinpath("data")
-    measured = parse_measured(data.joinpath("rtt.csv").read_text(encoding="utf-8"))
-    fallback = FallbackModel.model_validate_json(data.joinpath("fallback.json").read_text(encoding="utf-8"))
+    measured = bundled_pairs()
+    fallback = FallbackModel.model_validate_json(bundled_data("fallback.json"))
     logger.debug("loaded %d measured RTT pairs", len(measured))
     return LatencyModel(measured, load_regions(), fallback)

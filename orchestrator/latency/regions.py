@@ -125,7 +125,7 @@ class RegionIndex:
             if prefix not in CLOUD_PROVIDERS:
                 raise InputError(f"unknown provider '{prefix}' in '{name}'. To fix: write aws:, gcp: or azure: before the region.")
             if provider not in (None, prefix):
-                raise InputError(f"'{name}' is a {prefix} name but a {provider} place is wanted. To fix: use a {provider} region.")
+                raise InputError(f"'{name}' is a {prefix} region, but provider {provider} was given. To fix: use one of {provider}'s regions.")
             provider, wanted = prefix, rest
         candidates = self._candidates(wanted, provider)
         if len(candidates) == 1:
@@ -151,8 +151,11 @@ class RegionIndex:
         known = self.names(provider) if provider else [*self._by_name, *self._by_key]
         close = difflib.get_close_matches(wanted, sorted(set(known)), n=3, cutoff=0.6)
         suggestion = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        of_provider = f" {provider}" if provider else ""
-        return f"unknown{of_provider} region or location '{name}'.{suggestion} {HOW_TO_NAME}"
+        if provider is None:
+            return f"unknown region or location '{name}'.{suggestion} {HOW_TO_NAME}"
+        elsewhere = [f"the {loc.kind.replace('_', ' ')} {loc.key}" for loc in self._candidates(wanted, None)]
+        problem = f"is {' and '.join(elsewhere)}, not a region of {provider}" if elsewhere else f"is not a known {provider} region"
+        return f"'{name}' {problem}.{suggestion} To fix: use one of {provider}'s regions; docs/latency.md lists them."
 
 
 def _check_provider(provider: str) -> None:
@@ -181,8 +184,7 @@ def parse_locations(text: str) -> RegionIndex:
 @lru_cache(maxsize=1)
 def load_regions() -> RegionIndex:
     """The bundled table of known places, read once per process."""
-    text = resources.files(__package__).joinpath("data", "locations.csv").read_text(encoding="utf-8")
-    index = parse_locations(text)
+    index = parse_locations(resources.files(__package__).joinpath("data", "locations.csv").read_text(encoding="utf-8"))
     logger.debug("loaded %d known locations", len(index.names()))
     return index
 
