@@ -59,18 +59,18 @@ _HAND_FILLED: dict[str, tuple[dict[str, float], str]] = {
     "MI300X": ({"fp8_tflops": 2614.9}, "AMD Instinct MI300X datasheet (fp8 5229.8 sparse)"),
 }
 
-# The local pseudo-GPU: CPU vLLM on a laptop. Memory is the RAM given to weights plus KV
-# (vLLM's VLLM_CPU_KVCACHE_SPACE); bandwidth and FLOPS are those of a laptop's DDR5 and AVX
-# cores, in round numbers. Callers that know better pass `gpu_spec("CPU").model_copy(...)`.
+# The local pseudo-GPU: one CPU vLLM server on a laptop or workstation. Memory is vLLM's
+# default KV space (VLLM_CPU_KVCACHE_SPACE=4 GB); bandwidth and FLOPS are a laptop's DDR5 and
+# AVX cores in round numbers. Callers that know better pass `gpu_spec("CPU").model_copy(...)`.
 _CPU_ROW = {
     "name": "CPU",
-    "memory_gb": 16.0,
+    "memory_gb": 4.0,
     "mem_bw_gb_s": 40.0,
     "bf16_tflops": 1.0,
     "fp8_tflops": None,
     "interconnect": "none",
-    "source": "notional: laptop CPU running vLLM's CPU backend (16 GB RAM for weights + KV, "
-    "~40 GB/s DDR5, ~1 TFLOPS); not a measurement",
+    "source": "notional: one vLLM CPU-backend server (memory = vLLM's default 4 GB "
+    "VLLM_CPU_KVCACHE_SPACE, ~40 GB/s DDR5, ~1 TFLOPS); not a measurement",
 }
 
 

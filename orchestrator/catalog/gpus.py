@@ -21,7 +21,7 @@ from orchestrator.errors import InputError
 GPU_CSV_COLUMNS = ("name", "memory_gb", "mem_bw_gb_s", "bf16_tflops", "fp8_tflops", "interconnect", "source")
 MAX_TENSOR_PARALLEL = 8  # GPUs in one node; tensor parallelism never crosses nodes
 
-Dtype = Literal["bf16", "fp16", "fp8"]
+Dtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]  # weight precision, as in the fleet spec
 
 
 class GpuSpec(BaseModel):
@@ -45,7 +45,8 @@ class GpuSpec(BaseModel):
         return 1 if self.interconnect == "none" else MAX_TENSOR_PARALLEL
 
     def peak_tflops(self, dtype: Dtype) -> float:
-        """Peak dense TFLOPS for a weight dtype; fp8 weights run at bf16 speed without fp8 units."""
+        """Peak dense TFLOPS for a weight dtype: the fp8 peak for fp8 where the GPU has fp8 units,
+        else bf16 (int8/int4 taken as weight-only quantisation, computing in 16 bits)."""
         if dtype == "fp8" and self.fp8_tflops is not None:
             return self.fp8_tflops
         return self.bf16_tflops

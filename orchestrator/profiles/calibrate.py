@@ -76,7 +76,7 @@ class Measurement:
     @property
     def workload(self) -> str:
         if self.phase == "prefill":
-            return f"{self.batch} x {self.prompt_tokens} tok"
+            return f"{round(self.batch * self.prompt_tokens)} tok in {self.prompt_tokens}-tok prompts"
         if self.phase == "decode":
             return f"batch {self.batch}, ctx {self.context:g}"
         return f"batch {self.batch}, {self.prompt_tokens} in / {self.output_tokens} out"
@@ -273,9 +273,20 @@ def leave_one_gpu_out(points: list[Measurement]) -> dict[str, dict[str, float]]:
     return result
 
 
-def render_table(points: list[Measurement], log_err: np.ndarray, summary: dict, loo: dict, held_out: dict) -> str:
-    """The docs section: per-GPU summaries, then estimate vs measurement row by row."""
+def render_table(
+    cal: Calibration, points: list[Measurement], log_err: np.ndarray, summary: dict, loo: dict, held_out: dict
+) -> str:
+    """The docs section: fitted constants, per-GPU summaries, then estimate vs measurement row by row."""
     lines = [
+        "| constant | fitted value |", "|---|---|",
+        f"| MFU (share of peak tensor FLOPS) | {cal.mfu:.3f} |",
+        f"| MBU (share of peak memory bandwidth) | {cal.mbu:.3f} |",
+        f"| c_layer (ms per layer per pass) | {cal.layer_overhead_ms:.4f} |",
+        f"| a_nvlink (ms per all-reduce per log2 t) | {cal.allreduce_latency_ms['nvlink']:.4f} |",
+        f"| a_pcie (ms per all-reduce per log2 t) | {cal.allreduce_latency_ms['pcie']:.4f} |",
+        f"| B_pcie (effective all-reduce GB/s) | {cal.allreduce_gb_s['pcie']:.2f} |",
+        f"| B_nvlink (GB/s, fixed, not fitted) | {cal.allreduce_gb_s['nvlink']:.0f} |",
+        "",
         "| GPU | points | median abs % error | p90 abs % error | leave-GPU-out median / p90 |",
         "|---|---|---|---|---|",
     ]
@@ -288,11 +299,13 @@ def render_table(points: list[Measurement], log_err: np.ndarray, summary: dict, 
     lines += [f"| {g} | {s['points']} | {s['median_abs_pct']} | {s['p90_abs_pct']} |" for g, s in held_out.items()]
     lines += ["", "| source | GPU | model | TP | phase | workload | measured ms | estimate ms | error % |",
               "|---|---|---|---|---|---|---|---|---|"]
-    rows = sorted((p.group, p.batch, p.prompt_tokens, p.context, p.output_tokens, i) for i, p in enumerate(points))
+    order = {"splitwise": 0, "helix": 1, "dstack": 2}
+    rows = sorted(
+        (order[p.source], p.group, p.batch, p.prompt_tokens, p.context, p.output_tokens, i)
+        for i, p in enumerate(points) if p.in_table
+    )
     for *_, i in rows:
         p = points[i]
-        if not p.in_table:
-            continue
         est = p.measured_ms * math.exp(log_err[i])
         lines.append(f"| {p.source} | {p.gpu} | {p.model} | {p.tp} | {p.phase} | {p.workload} | "
                      f"{p.measured_ms:.1f} | {est:.1f} | {math.expm1(log_err[i]) * 100:+.0f} |")
@@ -330,7 +343,7 @@ def calibrate(source: Path) -> tuple[dict, str]:
             "held_out_dstack": held_out,
         },
     }
-    table = render_table(points + checks, np.concatenate([log_err, check_err]), summary, loo, held_out)
+    table = render_table(cal, points + checks, np.concatenate([log_err, check_err]), summary, loo, held_out)
     return content, table
 
 

@@ -41,7 +41,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
-from orchestrator.profiles.perf_model import ReplicaModel, bundled_calibration
+from orchestrator.profiles.perf_model import (
+    ACTIVATION_RESERVE_GB,
+    GPU_MEMORY_UTILIZATION,
+    ReplicaModel,
+    bundled_calibration,
+)
 from orchestrator.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -151,19 +156,37 @@ def _replica(arch: Architecture, gpu: GpuSpec, tp: int, dtype: Dtype) -> Replica
 
 
 def gpus_per_replica(
-    arch: Architecture | str, gpu: GpuSpec | str, dtype: Dtype = "bf16", max_model_len: int | None = None
+    arch: Architecture | str,
+    gpu: GpuSpec | str,
+    dtype: Dtype = "bf16",
+    max_model_len: int | None = None,
+    memory_gb: float | None = None,
 ) -> int | None:
     """Smallest power-of-two tensor parallel degree (<= 8, one node) that holds the weights plus
     KV for one `max_model_len` sequence (default min(model context, 8192)) in 90 % of memory;
-    it must also divide the attention heads. None if no degree fits."""
+    it must also divide the attention heads. With `memory_gb` (the user's own figure for
+    weights + KV) that much must fit instead. None if no degree fits."""
     arch, gpu = _arch(arch), _gpu(gpu)
-    reserve = max_model_len if max_model_len is not None else min(arch.max_context, DEFAULT_KV_RESERVE_TOKENS)
-    tp = 1
-    while tp <= gpu.max_tensor_parallel:
-        if arch.heads % tp == 0 and arch.kv_heads % tp == 0 and _replica(arch, gpu, tp, dtype).kv_capacity_tokens() >= reserve:
+    for tp in _tensor_parallel_degrees(arch, gpu):
+        if _fits(arch, gpu, tp, dtype, max_model_len, memory_gb):
             return tp
-        tp *= 2
     return None
+
+
+def _fits(arch: Architecture, gpu: GpuSpec, tp: int, dtype: Dtype, max_model_len: int | None,
+          memory_gb: float | None) -> bool:
+    if memory_gb is not None:
+        return tp * (gpu.memory_gb * GPU_MEMORY_UTILIZATION - ACTIVATION_RESERVE_GB) >= memory_gb
+    reserve = max_model_len if max_model_len is not None else min(arch.max_context, DEFAULT_KV_RESERVE_TOKENS)
+    return _replica(arch, gpu, tp, dtype).kv_capacity_tokens() >= reserve
+
+
+def _tensor_parallel_degrees(arch: Architecture, gpu: GpuSpec) -> tuple[int, ...]:
+    """Powers of two up to the GPU's node limit that split the attention heads evenly (as vLLM requires)."""
+    degrees = (2**k for k in range(int(math.log2(gpu.max_tensor_parallel)) + 1))
+    return tuple(
+        t for t in degrees if arch.heads % t == 0 and (arch.kv_heads % t == 0 or t % arch.kv_heads == 0)
+    )
 
 
 def estimate_capacity(
@@ -175,8 +198,14 @@ def estimate_capacity(
     dtype: Dtype = "bf16",
 ) -> CapacityEstimate:
     """Highest request rate one replica of `gpus` GPUs sustains within `slo` (module docstring)."""
+    arch, gpu = _arch(arch), _gpu(gpu)
+    if gpus not in _tensor_parallel_degrees(arch, gpu):
+        raise InputError(
+            f"{arch.name} cannot run tensor parallel over {gpus} {gpu.name}. To fix: use one of "
+            f"{', '.join(map(str, _tensor_parallel_degrees(arch, gpu)))} GPUs per replica."
+        )
     return _estimate(
-        _arch(arch), _gpu(gpu), gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms),
+        arch, gpu, gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms),
         float(mix.input_tokens), float(mix.output_tokens), dtype,
     )
 
@@ -190,15 +219,16 @@ def _estimate(
     prefill = model.prefill_ms(input_tokens)
     context = input_tokens + output_tokens / 2
 
-    def at(batch: float) -> tuple[float, float, float, float]:
+    def at(batch: float) -> tuple[float, float, float]:
+        """(requests per ms, TTFT p95, TPOT) with `batch` sequences running on average."""
         step = model.decode_step_ms(batch, context)
-        rate = batch / (output_tokens * step + batch * prefill)  # requests per ms
+        rate = batch / (output_tokens * step + batch * prefill)
         rho = rate * prefill
         wait = 0.5 * prefill * math.log(rho / 0.05) / (1 - rho) if rho > 0.05 else 0.0
-        return rate, prefill + wait + step, step + batch * prefill / output_tokens, step
+        return rate, prefill + wait + step, step + batch * prefill / output_tokens
 
     def result(batch: float, binding: Binding) -> CapacityEstimate:
-        rate, ttft, tpot, _ = at(batch)
+        rate, ttft, tpot = at(batch)
         return CapacityEstimate(
             model=arch.name, gpu=gpu.name, gpus=gpus, rps=rate * 1e3, batch=batch, ttft_ms=ttft,
             tpot_ms=tpot, tokens_per_s=rate * 1e3 * output_tokens, source="estimate", binding=binding,
@@ -208,8 +238,8 @@ def _estimate(
         return CapacityEstimate(model=arch.name, gpu=gpu.name, gpus=gpus, rps=0.0, tokens_per_s=0.0,
                                 source="estimate", binding=binding)
 
-    kv_batch = model.kv_capacity_tokens() / context
-    if model.kv_capacity_tokens() < input_tokens + output_tokens:
+    kv_room = model.kv_capacity_tokens()
+    if kv_room < input_tokens + output_tokens:
         return zero("kv_memory")
     idle_step = model.decode_step_ms(1.0, context)
     if idle_step > tpot_slo:
@@ -218,21 +248,26 @@ def _estimate(
         return zero("ttft")
 
     def violated(batch: float) -> Binding | None:
-        _, ttft, tpot, _ = at(batch)
+        _, ttft, tpot = at(batch)
         if tpot > tpot_slo:
             return "tpot"
         if ttft > ttft_slo:
             return "ttft"
         return None
 
+    kv_batch = kv_room / context  # sequences hold I + O/2 tokens on average
     top = min(kv_batch, MAX_NUM_SEQS)
     if violated(top) is None:
         return result(top, "kv_memory" if kv_batch <= MAX_NUM_SEQS else "max_num_seqs")
-    low, high = _MIN_BATCH, top
-    for _ in range(_BISECT_STEPS):
+    low, high, binding = _MIN_BATCH, top, violated(top)
+    for _ in range(_BISECT_STEPS):  # geometric: batches span 1e-6 .. 256
         mid = math.sqrt(low * high)
-        low, high = (mid, high) if violated(mid) is None else (low, mid)
-    return result(low, violated(high) or "tpot")
+        broken = violated(mid)
+        if broken is None:
+            low = mid
+        else:
+            high, binding = mid, broken
+    return result(low, binding)
 
 
 # --- measured profiles -----------------------------------------------------------------------
@@ -257,14 +292,14 @@ def load_measured_profile(directory: Path, model: str, gpu: str) -> CapacityProf
     """The measured profile of `model` on `gpu` in `directory`, or None if there is none."""
     path = profile_path(directory, model, gpu)
     try:
-        mtime = path.stat().st_mtime_ns
+        stat = path.stat()
     except FileNotFoundError:
         return None
-    return _read_profile(path, mtime)
+    return _read_profile(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
 
 
 @functools.lru_cache(maxsize=1024)
-def _read_profile(path: Path, mtime_ns: int) -> CapacityProfile:  # mtime_ns: re-read when rewritten
+def _read_profile(path: Path, version: tuple[int, int, int]) -> CapacityProfile:  # version: re-read when rewritten
     try:
         return CapacityProfile.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, ValidationError) as exc:
@@ -274,49 +309,58 @@ def _read_profile(path: Path, mtime_ns: int) -> CapacityProfile:  # mtime_ns: re
         ) from exc
 
 
-def capacity(
-    model: str,
+def replica_capacity(
+    arch: Architecture | str,
     gpu: GpuSpec | str,
     slo: SloTargets,
     mix: TokenMixLike,
+    *,
     gpus: int | None = None,
     dtype: Dtype = "bf16",
+    max_model_len: int | None = None,
+    memory_gb: float | None = None,
+    model_name: str | None = None,
     profiles_dir: Path | None = None,
-) -> CapacityEstimate:
-    """One replica's capacity, preferring a measured profile over the estimate.
+) -> CapacityEstimate | None:
+    """One replica's capacity on `gpu`, preferring a measured profile over the estimate.
 
-    The profile answers directly when it was measured for the same GPU count, dtype, SLO and
-    mix (within 5 %); otherwise it rescales the estimate by measured/estimated rps at the
-    profile's own conditions ("measured-scaled"). `gpus` defaults to the profile's GPU count,
-    else to `gpus_per_replica`. `profiles_dir` defaults to settings.profiles_dir.
+    The profile of `model_name` (default: the architecture's name) on this GPU answers directly
+    when it was measured for the same GPU count, dtype, SLO and mix (within 5 %); otherwise it
+    rescales the estimate by measured/estimated rps at the profile's own conditions
+    ("measured-scaled"). `gpus` defaults to the profile's GPU count, else to
+    `gpus_per_replica`. None when the model does not fit this GPU type (at `gpus`, if given).
+    `profiles_dir` defaults to settings.profiles_dir. A profile alone is enough for a model
+    whose architecture gpufleet does not know, if it answers the question directly.
     """
     spec = _gpu(gpu)
-    slo_, mix_ = Slo(ttft_p95_ms=slo.ttft_p95_ms, tpot_p95_ms=slo.tpot_p95_ms), TokenMix(
-        input_tokens=mix.input_tokens, output_tokens=mix.output_tokens
-    )
-    profile = load_measured_profile(profiles_dir or load_settings().profiles_dir, model, spec.name)
+    name = model_name or (arch if isinstance(arch, str) else arch.name)
+    slo_ = Slo(ttft_p95_ms=slo.ttft_p95_ms, tpot_p95_ms=slo.tpot_p95_ms)
+    mix_ = TokenMix(input_tokens=mix.input_tokens, output_tokens=mix.output_tokens)
+    profile = load_measured_profile(profiles_dir or load_settings().profiles_dir, name, spec.name)
     if profile is not None and gpus is None:
         gpus = profile.gpus_per_replica
     if profile is not None and profile.answers(gpus, dtype, slo_, mix_):
         return CapacityEstimate(
-            model=model, gpu=spec.name, gpus=gpus, rps=profile.rps, ttft_ms=profile.ttft_p95_ms,
+            model=name, gpu=spec.name, gpus=gpus, rps=profile.rps, ttft_ms=profile.ttft_p95_ms,
             tpot_ms=profile.tpot_p95_ms, tokens_per_s=profile.rps * mix_.output_tokens, source="measured",
         )
-    arch = _arch(model)
+    arch = _arch(arch)
     if gpus is None:
-        gpus = gpus_per_replica(arch, spec, dtype)
-        if gpus is None:
-            return CapacityEstimate(model=model, gpu=spec.name, gpus=spec.max_tensor_parallel, rps=0.0,
-                                    tokens_per_s=0.0, source="estimate", binding="kv_memory")
-    estimate = estimate_capacity(arch, spec, gpus, slo_, mix_, dtype)
+        gpus = gpus_per_replica(arch, spec, dtype, max_model_len, memory_gb)
+    if gpus is None or not _fits(arch, spec, gpus, dtype, max_model_len, memory_gb):
+        return None
+    # estimate_capacity raises InputError for a degree vLLM cannot run
+    estimate = estimate_capacity(arch, spec, gpus, slo_, mix_, dtype).model_copy(update={"model": name})
     if profile is None:
         return estimate
     reference = estimate_capacity(arch, spec, profile.gpus_per_replica, profile.slo, profile.mix, profile.dtype)
     if reference.rps == 0:
         logger.warning("%s on %s: the estimate is 0 rps where the profile measured %.2f; using the estimate",
-                       model, spec.name, profile.rps)
+                       name, spec.name, profile.rps)
         return estimate
     scale = profile.rps / reference.rps
-    return estimate.model_copy(
-        update={"rps": estimate.rps * scale, "tokens_per_s": estimate.tokens_per_s * scale, "source": "measured-scaled"}
-    )
+    # latencies and batch belong to the unscaled rate: drop them rather than mislabel them
+    return estimate.model_copy(update={
+        "rps": estimate.rps * scale, "tokens_per_s": estimate.tokens_per_s * scale,
+        "batch": None, "ttft_ms": None, "tpot_ms": None, "source": "measured-scaled",
+    })

@@ -3,13 +3,13 @@ r"""Roofline-style performance model of one vLLM replica: prefill time, decode s
 Why a model and not a table: the planner prices every (model, GPU type, GPU count) it can
 rent, but public measurements cover a handful of GPUs and two models. The model turns
 datasheet numbers (`catalog.gpus`) and config.json shapes (`profiles.architectures`) into
-times, with five efficiency constants fitted once on published measurements
+times, with six efficiency constants fitted once on published measurements
 (`profiles.calibrate` -> `data/calibration.json`, see docs/capacity.md for the fit error).
 
 Notation (one replica, tensor parallel over t GPUs of one type):
 
     P, P_a   total / active parameters          L, h     layers, hidden size
-    b_w      bytes per weight (2 bf16/fp16, 1 fp8)
+    b_w      bytes per weight (2 bf16/fp16, 1 fp8/int8, 0.5 int4)
     H, d     attention heads, head dim          kv       KV bytes per token = 2*L*kv_heads*d*2
     F        peak dense TFLOPS per GPU (fp8 peak for fp8 weights where the GPU has fp8)
     BW       peak memory bandwidth per GPU      M        memory per GPU
@@ -60,7 +60,7 @@ KV_BYTES = 2.0  # KV cache stays 16-bit even for fp8 weights (vLLM's default kv_
 
 def weight_bytes_per_param(dtype: Dtype) -> float:
     """Bytes one weight takes in GPU memory."""
-    return 1.0 if dtype == "fp8" else 2.0
+    return {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}[dtype]
 
 
 class Calibration(BaseModel):
