@@ -22,7 +22,7 @@ from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.latency import Location, load_latency_model, resolve, site_location
-from orchestrator.profiles import TokenMix, architecture, replica_capacity
+from orchestrator.profiles import TokenMix, architecture, best_replica_capacity
 from orchestrator.spec import FleetSpec, Model, Pool, load_spec
 from orchestrator.spec.loader import line_map, locate
 from orchestrator.spec.checks import did_you_mean
@@ -171,7 +171,9 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>")
     pools: list[PoolInput] = []
     locations: dict[str, Location] = {}
     for index, pool in enumerate(spec.pools):
-        priced, location = _price_pool(index, pool, catalog, issues), _pool_location(index, pool, issues)
+        priced = _price_pool(index, pool, catalog, issues)
+        # a cloud pool that cannot be priced has a bad region or type: one message about it is enough
+        location = _pool_location(index, pool, issues) if priced or pool.provider == "onprem" else None
         if priced is None or location is None:
             continue
         gpu, memory, per_node, price, source = priced
@@ -197,12 +199,11 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>")
         mix = mixes.get(model.name, TokenMix(input_tokens=1000, output_tokens=200))
         fits = []
         for pool in allowed:
-            estimate = replica_capacity(
-                arch, gpu_spec(pool.gpu), slo=model.slo, mix=mix, dtype=model.dtype,
-                gpus=model.gpus_per_replica, memory_gb=model.memory_gb, max_model_len=model.max_model_len,
-                model_name=model.name,
+            estimate = best_replica_capacity(
+                arch, gpu_spec(pool.gpu), model.slo, mix, max_gpus=pool.gpus_per_node, gpus=model.gpus_per_replica,
+                dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
             )
-            if estimate is None or estimate.gpus > pool.gpus_per_node:
+            if estimate is None:
                 continue
             fits.append(pool)
             capacity.append(CapacityInput(

@@ -99,7 +99,7 @@ class PriceCatalog:
         if offer.on_demand_per_hour and cheapest:
             ratio = offer.on_demand_per_hour / cheapest
             if ratio >= OUTLIER_FACTOR:
-                flags.append(f"on-demand {ratio:.1f}x its cheapest {offer.provider} region")
+                flags.append(f"on-demand {ratio:.1f}x cheapest region")
         return flags
 
 

@@ -55,16 +55,15 @@ def show(
         print_json([offer_row(catalog, o) for o in offers])
         return
     table = Table(title=f"GPU offers ({capacity.replace('_', '-')}, cheapest GPU-hour first)", header_style="bold")
-    for column in ("provider", "region/zone", "instance type", "GPUs", "GPU mem", "vCPU",
-                   "on-demand $/h", "spot $/h", "reserved $/h", f"{capacity.replace('_', '-')} $/GPU-h", "as of", "flags"):
-        table.add_column(column, justify="right" if "$" in column or column in ("GPUs", "vCPU", "GPU mem") else "left")
+    for column in ("provider", "region/zone", "instance type", "GPUs", "on-demand $/h", "spot $/h",
+                   "reserved $/h", f"{capacity.replace('_', '-')} $/GPU-h", "as of", "flags"):
+        table.add_column(column, justify="right" if "$" in column else "left", no_wrap=column != "flags")
     money = lambda v: "-" if v is None else f"{v:,.3f}"  # noqa: E731
     for o in offers[:limit]:
         table.add_row(
-            o.provider, o.zone or o.region, o.instance_type, f"{o.gpu_count}x {o.gpu}", f"{o.gpu_memory_gb:g} GB",
-            f"{o.vcpus:g}" if o.vcpus else "-", money(o.on_demand_per_hour), money(o.spot_per_hour),
-            money(o.reserved_per_hour), money(_per_gpu(o, capacity)), str(o.as_of),
-            "[yellow]" + "; ".join(catalog.anomalies(o)) + "[/]",
+            o.provider, o.zone or o.region, o.instance_type, f"{o.gpu_count}x {o.gpu} {o.gpu_memory_gb:g}GB",
+            money(o.on_demand_per_hour), money(o.spot_per_hour), money(o.reserved_per_hour),
+            money(_per_gpu(o, capacity)), str(o.as_of), "[yellow]" + "; ".join(catalog.anomalies(o)) + "[/]",
         )
     console.print(table)
     console.print(f"{len(offers)} offers match" + (f"; showing {limit} (use --limit or --format json)" if len(offers) > limit else ""))

@@ -17,7 +17,7 @@ from orchestrator.spec.checks import did_you_mean
 DEFAULT_ENVIRONMENT = "local"
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # messages stay one line each, for grep and logs
 
 
 class OutputFormat(str, enum.Enum):

@@ -10,7 +10,7 @@ from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, print_json, spec_path
 
 if TYPE_CHECKING:
-    from orchestrator.inputs import FleetInputs
+    from orchestrator.inputs import CapacityInput, FleetInputs
 
 
 def validate(env: EnvOption = None, spec: SpecOption = None, output: FormatOption = OutputFormat.table) -> None:
@@ -29,6 +29,15 @@ def validate(env: EnvOption = None, spec: SpecOption = None, output: FormatOptio
     render_inputs(inputs)
     console.print(f"[green]✓[/] {path} is valid: {len(fleet.pools)} pools, {len(fleet.models)} models, "
                   f"{len(fleet.demand)} demand entries.")
+
+
+def _capacity_cell(c: CapacityInput | None) -> str:
+    if c is None:
+        return "—"
+    gpus = f"{c.gpus_per_replica} GPU{'s' if c.gpus_per_replica > 1 else ''}"
+    if c.rps_per_replica == 0:
+        return f"[yellow]SLO unmet ({gpus}, {c.binding})[/]"
+    return f"{c.rps_per_replica:.2f} ({gpus}{', ' + c.source if c.source != 'estimate' else ''})"
 
 
 def render_inputs(inputs: FleetInputs) -> None:
@@ -52,7 +61,7 @@ def render_inputs(inputs: FleetInputs) -> None:
         row = []
         for name in pool_names:
             c = cells.get((m.model, name))
-            row.append("—" if c is None else f"{c.rps_per_replica:.2f} ({c.gpus_per_replica} GPU{'s' if c.gpus_per_replica > 1 else ''}{', measured' if c.source == 'measured' else ''})")
+            row.append(_capacity_cell(c))
         capacity.add_row(m.model, *row)
     console.print(capacity)
     console.print("[dim]— not allowed (residency) or does not fit the pool's nodes[/]")

@@ -14,6 +14,7 @@ from orchestrator.profiles.capacity import (
     gpus_per_replica,
     load_measured_profile,
     profile_path,
+    best_replica_capacity,
     replica_capacity,
     save_measured_profile,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "known_architectures",
     "load_measured_profile",
     "profile_path",
+    "best_replica_capacity",
     "replica_capacity",
     "save_measured_profile",
 ]

@@ -364,3 +364,34 @@ def replica_capacity(
         "rps": estimate.rps * scale, "tokens_per_s": estimate.tokens_per_s * scale,
         "batch": None, "ttft_ms": None, "tpot_ms": None, "source": "measured-scaled",
     })
+
+
+def best_replica_capacity(
+    arch: Architecture | str,
+    gpu: GpuSpec | str,
+    slo: SloTargets,
+    mix: TokenMixLike,
+    *,
+    max_gpus: int,
+    gpus: int | None = None,
+    **options: object,
+) -> CapacityEstimate | None:
+    """The replica size (GPUs, up to `max_gpus`, one node) serving the most requests/s per GPU.
+
+    The smallest size that holds the weights is not always the one to run: an 8B model on
+    one L4 cannot meet a tight TPOT, on two it can. With `gpus` fixed (the spec's
+    `gpus_per_replica`) only that size is considered. Ties go to the smaller replica (more
+    replicas spread better). None when no size fits within `max_gpus`.
+    """
+    spec = _gpu(gpu)
+    if gpus is not None:
+        sizes = [gpus] if gpus <= max_gpus else []
+    else:
+        smallest = replica_capacity(arch, spec, slo, mix, **options)  # type: ignore[arg-type]
+        sizes = [] if smallest is None else [smallest.gpus * 2**k for k in range(4) if smallest.gpus * 2**k <= min(max_gpus, spec.max_tensor_parallel)]
+    best: CapacityEstimate | None = None
+    for size in sizes:
+        estimate = replica_capacity(arch, spec, slo, mix, gpus=size, **options)  # type: ignore[arg-type]
+        if estimate is not None and (best is None or estimate.rps / size > best.rps / best.gpus * 1.0001):
+            best = estimate
+    return best

@@ -10,7 +10,6 @@ functions, so importing this package stays cheap for every other command.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import importlib
 import logging
@@ -21,21 +20,11 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
-from orchestrator.catalog.store import read_offers, write_offers
+from orchestrator.catalog.offers import CLOUD_PROVIDERS
+from orchestrator.catalog.store import write_offers
 from orchestrator.errors import CatalogError, InputError
 
 logger = logging.getLogger(__name__)
-
-# Memory of one GPU in GB, keyed by canonical name. No cloud's price API states it
-# (AWS Pricing's `gpuMemory` is a per-instance total in free text), so every refresher
-# takes it from here and the same GPU reads the same on every cloud. Nominal sizes as
-# NVIDIA/AMD state them (H100 "80GB").
-GPU_MEMORY_GB: dict[str, float] = {
-    "T4": 16, "L4": 24, "A10": 24, "A10G": 24, "L40": 48, "L40S": 48,
-    "V100": 16, "V100-32GB": 32, "A100": 40, "A100-80GB": 80,
-    "H100": 80, "H200": 141, "B200": 180, "MI300X": 192,
-}
 
 
 class RefreshEndpoints(BaseSettings):
@@ -72,8 +61,7 @@ class RefreshResult:
     """What a refresh wrote, for the CLI to report."""
 
     provider: str
-    rows: int  # offers fetched by this refresh
-    kept: int  # rows of regions not refreshed this time, carried over from the previous file
+    rows: int
     as_of: dt.date
     path: Path
     source: str
@@ -88,10 +76,11 @@ def refresh_catalog(
 ) -> RefreshResult:
     """Fetch `provider`'s GPU prices (all regions when `regions` is empty) and write its catalog.
 
+    The file replaces the provider's previous catalog whole, so a refresh limited to some
+    regions leaves a catalog of just those regions (never rows of two dates side by side).
     `client_overrides` go to the provider's `fetch_offers` and win over `GPUFLEET_*`
     variables: `endpoint_url`/`pricing_client` (aws), `api_endpoint`/`api_key`/
-    `credentials` (gcp), `base_url`/`client` (azure). A refresh limited to some regions
-    keeps the other regions' rows of the previous refreshed file, with their own as_of.
+    `credentials` (gcp), `base_url`/`client` (azure).
     """
     if provider not in CLOUD_PROVIDERS:
         raise InputError(
@@ -111,20 +100,6 @@ def refresh_catalog(
             f"(e.g. us-east-1, us-central1, eastus) and that the endpoint is the real API."
         )
     path = catalog_dir / f"{provider}.csv"
-    kept = _rows_of_other_regions(path, wanted)
-    rows = sorted([*offers, *kept], key=lambda o: (o.region, o.instance_type, o.zone or ""))
-    write_offers(path, rows)
-    logger.info("refreshed %s prices: %d offers, %d kept, into %s", provider, len(offers), len(kept), path)
-    return RefreshResult(provider, len(offers), len(kept), as_of, path, module.SOURCE)
-
-
-def _rows_of_other_regions(path: Path, refreshed: list[str] | None) -> list[PriceOffer]:
-    """Rows of the previous refreshed file outside `refreshed`, so a one-region refresh loses nothing."""
-    if refreshed is None or not path.exists():
-        return []
-    try:
-        previous = read_offers(path)
-    except (OSError, ValueError, csv.Error) as exc:
-        logger.warning("cannot read the previous catalog %s (%s); replacing it whole", path, exc)
-        return []
-    return [offer for offer in previous if offer.region not in refreshed]
+    write_offers(path, sorted(offers, key=lambda o: (o.region, o.instance_type, o.zone or "")))
+    logger.info("refreshed %s prices: %d offers as of %s into %s", provider, len(offers), as_of, path)
+    return RefreshResult(provider, len(offers), as_of, path, module.SOURCE)

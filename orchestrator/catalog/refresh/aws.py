@@ -2,7 +2,8 @@
 EC2's spot price history for spot.
 
 AWS prices instance types, not GPUs: the family fixes the GPU (`aws_instance_gpu`),
-and the Pricing product's attributes give the GPU count and the host shape. Spot is
+the Pricing product's attributes give the GPU count and the host shape, and the GPU's
+memory comes from the GPU table (Pricing's `gpuMemory` is a free-text total). Spot is
 per availability zone; a row carries the median over the region's zones of each
 zone's current price, what a pool spread over the region's zones pays on average
 (the minimum would promise the cheapest zone's price to every node).
@@ -20,8 +21,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from orchestrator.catalog.gpu_names import aws_instance_gpu
+from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.offers import PriceOffer
-from orchestrator.catalog.refresh import GPU_MEMORY_GB
 from orchestrator.errors import CatalogError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ _LINUX_ON_DEMAND = {
     "capacitystatus": "Used",
     "locationType": "AWS Region",
 }
-_ONE_YEAR_NO_UPFRONT = {"LeaseContractLength": "1yr", "OfferingClass": "standard", "PurchaseOption": "No Upfront"}
+_ONE_YEAR_NO_UPFRONT = {"LeaseContractLength": "1yr", "OfferingClass": "convertible", "PurchaseOption": "No Upfront"}
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
                   "InvalidClientTokenId", "AuthFailure", "ExpiredToken", "ExpiredTokenException"}
 
@@ -60,29 +61,26 @@ def fetch_offers(
     `endpoint_url` points both Pricing and EC2 elsewhere (a proxy, a moto server);
     `pricing_client` replaces the Pricing client outright (a test's stubbed client).
     """
-    import boto3
+    import boto3.session
 
     with _translate_errors():
-        pricing = pricing_client or boto3.client(
+        session = boto3.session.Session()  # credentials resolved now, not cached from an earlier call
+        pricing = pricing_client or session.client(
             "pricing", region_name=_PRICING_REGION, endpoint_url=endpoint_url, config=_client_config()
         )
-        offers: dict[tuple[str, str], PriceOffer] = {}
+        by_region: dict[str, dict[str, PriceOffer]] = defaultdict(dict)
         for region in regions or [None]:
             for document in _linux_gpu_products(pricing, region):
                 offer = _offer(document, as_of)
                 if offer is not None:
-                    offers.setdefault((offer.region, offer.instance_type), offer)
-        by_region: dict[str, list[PriceOffer]] = defaultdict(list)
-        for offer in offers.values():
-            by_region[offer.region].append(offer)
+                    by_region[offer.region].setdefault(offer.instance_type, offer)
         priced = []
-        for region, region_offers in sorted(by_region.items()):
-            ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint_url, config=_client_config())
-            spot = spot_prices(ec2, sorted(offer.instance_type for offer in region_offers))
-            priced += [
-                offer.model_copy(update={"spot_per_hour": spot.get(offer.instance_type)}) for offer in region_offers
-            ]
-        return priced
+        for region, offers in sorted(by_region.items()):
+            ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url, config=_client_config())
+            spot = spot_prices(ec2, sorted(offers))
+            priced += [offer.model_copy(update={"spot_per_hour": spot.get(name)}) for name, offer in offers.items()]
+    # A type with no market at all here (capacity-block-only p5e, say) is no offer.
+    return [offer for offer in priced if any(offer.price(m) is not None for m in ("on_demand", "spot", "reserved"))]
 
 
 def spot_prices(ec2: Any, instance_types: list[str]) -> dict[str, float]:
@@ -141,7 +139,7 @@ def _offer(document: dict, as_of: dt.date) -> PriceOffer | None:
             instance_type=instance_type,
             gpu=gpu,
             gpu_count=int(attributes["gpu"]),
-            gpu_memory_gb=GPU_MEMORY_GB[gpu],
+            gpu_memory_gb=gpu_spec(gpu).memory_gb,
             vcpus=float(attributes["vcpu"]),
             memory_gb=float(attributes["memory"].split()[0].replace(",", "")),
             on_demand_per_hour=_hourly(terms.get("OnDemand", {}).values()),
@@ -175,7 +173,7 @@ def _client_config() -> Any:
     """Standard retry mode: throttling and 5xx are retried with jittered exponential backoff."""
     from botocore.config import Config
 
-    return Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=10, read_timeout=60)
+    return Config(retries={"mode": "standard", "total_max_attempts": 6}, connect_timeout=10, read_timeout=60)
 
 
 @contextmanager
