@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
@@ -54,18 +55,30 @@ def show(
     if output is OutputFormat.json:
         print_json([offer_row(catalog, o) for o in offers])
         return
-    table = Table(title=f"GPU offers ({capacity.replace('_', '-')}, cheapest GPU-hour first)", header_style="bold")
-    for column in ("provider", "region/zone", "instance type", "GPUs", "on-demand $/h", "spot $/h",
-                   "reserved $/h", f"{capacity.replace('_', '-')} $/GPU-h", "as of", "flags"):
-        table.add_column(column, justify="right" if "$" in column else "left", no_wrap=column != "flags")
+    table = Table(title=f"GPU offers, USD per hour (cheapest {capacity.replace('_', '-')} GPU-hour first; ! = flagged)",
+                  header_style="bold", box=box.SIMPLE_HEAD)
+    shown = offers[:limit]
+    widths = {  # identifiers never wrap: a cut-off zone or instance type is useless
+        "region/zone": max((len(o.zone or o.region) for o in shown), default=6),
+        "instance type": max((len(o.instance_type) + 2 for o in shown), default=8),
+        "as of": 10,
+    }
+    for column in ("provider", "region/zone", "instance type", "GPUs", "on-demand", "spot", "reserved", "per GPU", "as of"):
+        table.add_column(column, justify="left" if column in ("provider", "region/zone", "instance type", "GPUs", "as of") else "right",
+                         min_width=widths.get(column), no_wrap=column in widths)
     money = lambda v: "-" if v is None else f"{v:,.3f}"  # noqa: E731
-    for o in offers[:limit]:
+    flagged = []
+    for o in shown:
+        if flags := catalog.anomalies(o):
+            flagged.append(f"{o.provider} {o.zone or o.region} {o.instance_type}: {'; '.join(flags)}")
         table.add_row(
-            o.provider, o.zone or o.region, o.instance_type, f"{o.gpu_count}x {o.gpu} {o.gpu_memory_gb:g}GB",
-            money(o.on_demand_per_hour), money(o.spot_per_hour), money(o.reserved_per_hour),
-            money(_per_gpu(o, capacity)), str(o.as_of), "[yellow]" + "; ".join(catalog.anomalies(o)) + "[/]",
+            o.provider, o.zone or o.region, o.instance_type + (" [yellow]![/]" if flags else ""),
+            f"{o.gpu_count}x {o.gpu} {o.gpu_memory_gb:g}GB", money(o.on_demand_per_hour), money(o.spot_per_hour),
+            money(o.reserved_per_hour), money(_per_gpu(o, capacity)), str(o.as_of),
         )
     console.print(table)
+    for line in flagged:
+        console.print(f"[yellow]![/] {line}", highlight=False)
     console.print(f"{len(offers)} offers match" + (f"; showing {limit} (use --limit or --format json)" if len(offers) > limit else ""))
     for source in catalog.sources:
         kind = "refreshed" if source.refreshed else "bundled"

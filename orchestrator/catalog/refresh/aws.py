@@ -44,7 +44,7 @@ _LINUX_ON_DEMAND = {
     "capacitystatus": "Used",
     "locationType": "AWS Region",
 }
-_ONE_YEAR_NO_UPFRONT = {"LeaseContractLength": "1yr", "OfferingClass": "convertible", "PurchaseOption": "No Upfront"}
+_ONE_YEAR_NO_UPFRONT = {"LeaseContractLength": "1yr", "OfferingClass": "standard", "PurchaseOption": "No Upfront"}
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
                   "InvalidClientTokenId", "AuthFailure", "ExpiredToken", "ExpiredTokenException"}
 
