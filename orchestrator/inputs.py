@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.latency import Location, load_latency_model, resolve, site_location
+from orchestrator.settings import load_settings
 from orchestrator.profiles import TokenMix, architecture, best_replica_capacity
 from orchestrator.spec import FleetSpec, Model, Pool, load_spec
 from orchestrator.spec.loader import line_map, locate
@@ -165,8 +166,12 @@ def _token_mix(spec: FleetSpec) -> dict[str, TokenMix]:
     return {model: TokenMix(input_tokens=round(i / r), output_tokens=round(o / r)) for model, (r, i, o) in totals.items()}
 
 
-def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>") -> FleetInputs:
-    """The planner's inputs for a spec, or a SpecError listing every unresolvable field."""
+def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>", profiles_dir: Path | None = None) -> FleetInputs:
+    """The planner's inputs for a spec, or a SpecError listing every unresolvable field.
+
+    Measured capacity profiles are read from `profiles_dir` (default: the settings').
+    """
+    profiles_dir = profiles_dir or load_settings().profiles_dir
     issues: list[SpecIssue] = []
     pools: list[PoolInput] = []
     locations: dict[str, Location] = {}
@@ -202,6 +207,7 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>")
             estimate = best_replica_capacity(
                 arch, gpu_spec(pool.gpu), model.slo, mix, max_gpus=pool.gpus_per_node, gpus=model.gpus_per_replica,
                 dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
+                profiles_dir=profiles_dir,
             )
             if estimate is None:
                 continue
@@ -216,18 +222,23 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>")
 
     latency_model = load_latency_model()
     latency: list[LatencyInput] = []
-    for index, demand in enumerate(spec.demand):
+    first_use = {d.region: i for i, d in reversed(list(enumerate(spec.demand)))}
+    for region, index in first_use.items():
         try:
-            user = resolve(demand.region)
-            for pool in pools:
-                estimate = latency_model.rtt(user, locations[pool.pool])
-                latency.append(LatencyInput(region=demand.region, pool=pool.pool, rtt_ms=round(estimate.rtt_ms, 2), source=estimate.source))
+            user = resolve(region)
         except InputError as exc:
             issues.append(SpecIssue(f"demand[{index}].region", str(exc)))
+            continue
+        by_place: dict[Location, LatencyInput] = {}  # many pools share a region: estimate once
+        for pool in pools:
+            place = locations[pool.pool]
+            if place not in by_place:
+                estimate = latency_model.rtt(user, place)
+                by_place[place] = LatencyInput(region=region, pool="", rtt_ms=round(estimate.rtt_ms, 2), source=estimate.source)
+            latency.append(replace(by_place[place], pool=pool.pool))
 
     if issues:
         raise SpecError(file, issues)
-    unique_latency = {(l.region, l.pool): l for l in latency}
     return FleetInputs(
         environment=spec.environment or "default",
         budget_usd_per_hour=spec.budget.usd_per_hour,
@@ -235,14 +246,14 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>")
         demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens) for d in spec.demand),
         pools=tuple(pools),
         capacity=tuple(capacity),
-        latency=tuple(unique_latency.values()),
+        latency=tuple(latency),
     )
 
 
-def load_inputs(path: Path, catalog: PriceCatalog) -> tuple[FleetSpec, FleetInputs]:
+def load_inputs(path: Path, catalog: PriceCatalog, profiles_dir: Path | None = None) -> tuple[FleetSpec, FleetInputs]:
     """Load a spec file and resolve it; every problem is reported with its line in the file."""
     spec = load_spec(path)
     try:
-        return spec, resolve_inputs(spec, catalog, str(path))
+        return spec, resolve_inputs(spec, catalog, str(path), profiles_dir)
     except SpecError as exc:
         raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None

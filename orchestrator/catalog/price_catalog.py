@@ -61,9 +61,17 @@ class PriceCatalog:
 
     def offer(self, provider: str, instance_type: str, region: str, zone: str | None = None) -> PriceOffer | None:
         """The offer for an instance type in a region (or a zone); the cheapest zone if none given."""
-        rows = self.find(provider=provider, instance_type=instance_type, region=zone or region)
+        place = zone or region
+        rows = [o for o in self._by_type.get((provider, instance_type), ()) if place in (o.region, o.zone)]
         priced = [o for o in rows if o.on_demand_per_hour is not None] or rows
         return min(priced, key=lambda o: o.on_demand_per_hour or float("inf"), default=None)
+
+    @cached_property
+    def _by_type(self) -> dict[tuple[str, str], list[PriceOffer]]:
+        by_type: dict[tuple[str, str], list[PriceOffer]] = defaultdict(list)
+        for o in self.offers:
+            by_type[(o.provider, o.instance_type)].append(o)
+        return by_type
 
     @cached_property
     def _index(self) -> dict[str, dict[str, set[str]]]:

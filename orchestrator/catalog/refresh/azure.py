@@ -81,23 +81,23 @@ def fetch_offers(
     """GPU VM offers in `regions` (ARM names such as eastus; every region when None)."""
     import httpx
 
-    prices: dict[tuple[str, str], dict[str, float]] = {}
+    prices: dict[tuple[str, str], dict[str, float]] = {}  # (region, size) -> offer field -> $/h
     with _translate_errors(), (nullcontext(client) if client else httpx.Client(timeout=60.0)) as http:
         for region in regions or [None]:
             for item in _items(http, base_url, region):
                 priced = _price(item)
                 if priced is not None:
-                    field, price = priced
-                    prices.setdefault((item["armRegionName"], item["armSkuName"]), {}).setdefault(field, price)
-    return [
-        PriceOffer(
+                    where, field, price = priced
+                    prices.setdefault(where, {}).setdefault(field, price)
+    offers = []
+    for (region, size_name), fields in sorted(prices.items()):
+        size = _SIZES[size_name]
+        offers.append(PriceOffer(
             provider="azure", region=region, instance_type=size_name, gpu=size.gpu, gpu_count=size.gpu_count,
             gpu_memory_gb=gpu_spec(size.gpu).memory_gb, vcpus=size.vcpus, memory_gb=size.memory_gib,
             as_of=as_of, source=SOURCE, **fields,
-        )
-        for (region, size_name), fields in sorted(prices.items())
-        for size in [_SIZES[size_name]]
-    ]
+        ))
+    return offers
 
 
 def _items(http: Any, base_url: str, region: str | None) -> Iterator[dict]:
@@ -113,8 +113,8 @@ def _items(http: Any, base_url: str, region: str | None) -> Iterator[dict]:
         url, params = page.get("NextPageLink"), None  # the link carries the query
 
 
-def _price(item: dict) -> tuple[str, float] | None:
-    """(offer field, USD per hour) for a Linux price item of a known size; None for anything else."""
+def _price(item: dict) -> tuple[tuple[str, str], str, float] | None:
+    """((region, size), offer field, USD per hour) of a Linux price item of a known size; else None."""
     try:
         return _classify(item)
     except (KeyError, TypeError, ValueError) as exc:
@@ -122,7 +122,7 @@ def _price(item: dict) -> tuple[str, float] | None:
         return None
 
 
-def _classify(item: dict) -> tuple[str, float] | None:
+def _classify(item: dict) -> tuple[tuple[str, str], str, float] | None:
     if (
         item.get("armSkuName") not in _SIZES
         or item.get("unitOfMeasure") != "1 Hour"
@@ -131,11 +131,12 @@ def _classify(item: dict) -> tuple[str, float] | None:
         or item.get("isPrimaryMeterRegion") is False  # a copy of a meter billed from another region
     ):
         return None
+    where = (str(item["armRegionName"]), item["armSkuName"])
     if item.get("type") == "Consumption":
         field = "spot_per_hour" if "Spot" in item.get("skuName", "") else "on_demand_per_hour"
-        return field, float(item["retailPrice"])
+        return where, field, float(item["retailPrice"])
     if item.get("type") == "Reservation" and item.get("reservationTerm") == "1 Year":
-        return "reserved_per_hour", round(float(item["retailPrice"]) / _HOURS_PER_YEAR, 6)
+        return where, "reserved_per_hour", round(float(item["retailPrice"]) / _HOURS_PER_YEAR, 6)
     return None  # DevTestConsumption, 3-year reservations
 
 

@@ -51,7 +51,7 @@ _ACCELERATORS = {
 _HOST_FAMILIES = {"a2": "A2 Instance", "a3": "A3 Instance", "a4": "A4 Instance", "g2": "G2 Instance"}
 
 # SKUs of other purchase models that share the words above.
-_EXCLUDED_WORDS = ("commitment", "sole tenancy", "custom", "premium", "dws", "flex", "calendar")
+_EXCLUDED_WORDS = ("reserved", "commitment", "sole tenancy", "custom", "premium", "dws", "flex", "calendar")
 
 
 class _Machine(NamedTuple):
