@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,17 @@ class Settings(BaseSettings):
         description="The public data sets the bundled catalogs are built from "
         "(maintainers only; users never need it). Default: ../shared/data beside the repo.",
     )
+
+    # catalog refresh: price API endpoints (a proxy, a mirror, or a test's fakes)
+    aws_endpoint_url: str | None = Field(
+        None, description="One endpoint for both AWS Pricing and EC2 (e.g. a moto server). Unset: AWS's own.")
+    gcp_billing_endpoint: str | None = Field(
+        None, description="Cloud Billing Catalog API endpoint; an http:// URL is called without "
+        "credentials. Unset: cloudbilling.googleapis.com.")
+    gcp_api_key: SecretStr | None = Field(
+        None, description="API key for the Cloud Billing Catalog API. Unset: Application Default Credentials.")
+    azure_prices_url: str | None = Field(
+        None, description="Azure Retail Prices API URL. Unset: https://prices.azure.com/api/retail/prices.")
 
     @property
     def catalog_dir(self) -> Path:

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
 from orchestrator.catalog.price_catalog import PriceCatalog, load_price_catalog
-from orchestrator.cli.common import FormatOption, OutputFormat, console, print_json
-from orchestrator.errors import InputError
+from orchestrator.cli.common import FormatOption, OutputFormat, console, errors, print_json
+from orchestrator.errors import CatalogError, InputError
 from orchestrator.settings import load_settings
 
 app = typer.Typer(help="GPU price catalog: show, filter, refresh from the clouds' price APIs.", no_args_is_help=True)
@@ -83,3 +83,43 @@ def show(
     for source in catalog.sources:
         kind = "refreshed" if source.refreshed else "bundled"
         console.print(f"[dim]{source.provider}: {source.rows} rows, {kind}, as of {source.as_of}: {source.source}[/]")
+
+
+@app.command()
+def refresh(
+    provider: Annotated[list[str], typer.Option("--provider", "-p", help="aws, gcp, azure, or all (repeatable).")] = ["all"],  # noqa: B006
+    region: Annotated[list[str] | None, typer.Option("--region", "-r", help="Only these regions (repeatable); default all.")] = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Fetch today's GPU prices from each provider's price API; they replace its bundled rows.
+
+    AWS: Price List API and EC2 spot price history (needs pricing:GetProducts, ec2:DescribeSpotPriceHistory).
+
+    GCP: Cloud Billing Catalog API (Application Default Credentials or GPUFLEET_GCP_API_KEY).
+
+    Azure: the public Retail Prices API (no credentials).
+
+    A failed refresh leaves that provider's previous catalog untouched.
+    """
+    from orchestrator.catalog.refresh import refresh_catalog  # imports no SDK until a provider is fetched
+
+    providers = list(CLOUD_PROVIDERS) if "all" in provider else provider
+    for name in providers:
+        if name not in CLOUD_PROVIDERS:
+            raise InputError(f"--provider '{name}' has no price API; allowed: {', '.join(CLOUD_PROVIDERS)}, all")
+    catalog_dir = load_settings().catalog_dir
+    results, failures = [], []
+    for name in providers:
+        with errors.status(f"fetching {name} prices…"):
+            try:
+                results.append(refresh_catalog(name, region, catalog_dir=catalog_dir))
+            except CatalogError as exc:
+                failures.append((name, str(exc)))
+    if output is OutputFormat.json:
+        print_json({"refreshed": [{**vars(r), "path": str(r.path)} for r in results],
+                    "failed": [{"provider": p, "error": e} for p, e in failures]})
+    else:
+        for r in results:
+            console.print(f"[green]✓[/] {r.provider}: {r.rows} offers as of {r.as_of} from {r.source} → {r.path}")
+    if failures:
+        raise CatalogError("\n".join(error for _, error in failures))

@@ -17,43 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from orchestrator.catalog.offers import CLOUD_PROVIDERS
 from orchestrator.catalog.store import write_offers
 from orchestrator.errors import CatalogError, InputError
+from orchestrator.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
 
-class RefreshEndpoints(BaseSettings):
-    """Endpoint overrides from `GPUFLEET_*` variables: a proxy, a mirror, or a test's fakes."""
-
-    model_config = SettingsConfigDict(env_prefix="GPUFLEET_", extra="ignore")
-
-    aws_endpoint_url: str | None = Field(
-        None, description="One endpoint for both AWS Pricing and EC2 (e.g. a moto server). "
-        "Unset: AWS's public endpoints.")
-    gcp_billing_endpoint: str | None = Field(
-        None, description="Cloud Billing Catalog API endpoint; an http:// URL is called "
-        "without credentials. Unset: cloudbilling.googleapis.com.")
-    gcp_api_key: SecretStr | None = Field(
-        None, description="API key for the Cloud Billing Catalog API. Unset: Application "
-        "Default Credentials.")
-    azure_prices_url: str | None = Field(
-        None, description="Azure Retail Prices API URL. Unset: "
-        "https://prices.azure.com/api/retail/prices.")
-
-    def for_provider(self, provider: str) -> dict[str, Any]:
-        """The keyword arguments of `<provider>.fetch_offers` these variables set."""
-        key = self.gcp_api_key.get_secret_value() if self.gcp_api_key else None
-        candidates = {
-            "aws": {"endpoint_url": self.aws_endpoint_url},
-            "gcp": {"api_endpoint": self.gcp_billing_endpoint, "api_key": key},
-            "azure": {"base_url": self.azure_prices_url},
-        }[provider]
-        return {name: value for name, value in candidates.items() if value is not None}
+def endpoint_overrides(settings: Settings, provider: str) -> dict[str, Any]:
+    """The keyword arguments of `<provider>.fetch_offers` that `GPUFLEET_*` settings set."""
+    key = settings.gcp_api_key.get_secret_value() if settings.gcp_api_key else None
+    candidates = {
+        "aws": {"endpoint_url": settings.aws_endpoint_url},
+        "gcp": {"api_endpoint": settings.gcp_billing_endpoint, "api_key": key},
+        "azure": {"base_url": settings.azure_prices_url},
+    }[provider]
+    return {name: value for name, value in candidates.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -90,7 +70,7 @@ def refresh_catalog(
     wanted = sorted(set(regions)) if regions else None
     module = importlib.import_module(f"{__name__}.{provider}")
     as_of = dt.datetime.now(dt.timezone.utc).date()
-    overrides = {**RefreshEndpoints().for_provider(provider), **client_overrides}
+    overrides = {**endpoint_overrides(load_settings(), provider), **client_overrides}
     offers = module.fetch_offers(wanted, as_of=as_of, **overrides)
     if not offers:
         where = ", ".join(wanted) if wanted else "any region"

@@ -3,7 +3,7 @@ EC2's spot price history for spot.
 
 AWS prices instance types, not GPUs: the family fixes the GPU (`aws_instance_gpu`),
 the Pricing product's attributes give the GPU count and the host shape, and the GPU's
-memory comes from the GPU table (Pricing's `gpuMemory` is a free-text total). Spot is
+memory comes from the GPU table, as for every cloud. Spot is
 per availability zone; a row carries the median over the region's zones of each
 zone's current price, what a pool spread over the region's zones pays on average
 (the minimum would promise the cheapest zone's price to every node).

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from orchestrator.catalog.gpu_names import canonical_gpu
 from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.offers import PriceOffer
 from orchestrator.errors import CatalogError
@@ -30,17 +29,18 @@ COMPUTE_ENGINE = "services/6F81-5844-456A"
 
 
 class _Accelerator(NamedTuple):
-    gpu: str  # provider name, mapped by canonical_gpu
+    gpu: str  # canonical name
     sku_names: tuple[str, ...]  # how GPU SKU descriptions spell it (seen spelled several ways)
 
 
-# Keyed by GCP accelerator type. a3-megagpu's H100 "Mega" bills apart from a3-highgpu's H100.
+# Keyed by GCP accelerator type. a3-megagpu's H100 "Mega" (the same H100, more network)
+# bills apart from a3-highgpu's H100.
 _ACCELERATORS = {
     "nvidia-tesla-a100": _Accelerator("A100", ("Nvidia Tesla A100 GPU",)),
     "nvidia-a100-80gb": _Accelerator("A100-80GB", ("Nvidia Tesla A100 80GB GPU", "Nvidia A100 80GB GPU")),
     "nvidia-h100-80gb": _Accelerator("H100", ("Nvidia H100 80GB GPU",)),
     "nvidia-h100-mega-80gb": _Accelerator(
-        "H100-MEGA", ("Nvidia H100 80GB Mega GPU", "Nvidia H100 Mega 80GB GPU", "Nvidia H100 80GB Plus GPU")),
+        "H100", ("Nvidia H100 80GB Mega GPU", "Nvidia H100 Mega 80GB GPU", "Nvidia H100 80GB Plus GPU")),
     "nvidia-h200-141gb": _Accelerator("H200", ("H200 141GB GPU",)),
     "nvidia-b200": _Accelerator("B200", ("Nvidia B200 (1 gpu slice)",)),
     "nvidia-l4": _Accelerator("L4", ("Nvidia L4 GPU",)),
@@ -121,7 +121,7 @@ def fetch_offers(
     priced_regions = sorted({region for _component, region, _usage in rates})
     offers = []
     for machine_type, machine in _MACHINES.items():
-        gpu = canonical_gpu(_ACCELERATORS[machine.accelerator].gpu)
+        gpu = _ACCELERATORS[machine.accelerator].gpu
         for region in priced_regions:
             prices = {field: _compose(rates, machine_type, region, usage) for usage, field in _MARKETS.items()}
             if all(price is None for price in prices.values()):

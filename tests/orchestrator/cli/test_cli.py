@@ -161,3 +161,36 @@ def test_console_script_exit_code_and_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([exe, "validate", "--spec", str(bad)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "not valid YAML" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_catalog_refresh_through_the_cli_wins_over_bundled(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`catalog refresh` against the Retail Prices fake, then `catalog show` reads the refreshed rows."""
+    from tests.fakes.azure_retail_prices import PATH, FakeRetailPrices, price_item
+
+    items = [
+        price_item("Standard_NC24ads_A100_v4", "eastus", 3.1, sku_name="NC24ads A100 v4", product_name="Virtual Machines NCadsA100v4 Series"),
+        price_item("Standard_NC24ads_A100_v4", "eastus", 0.9, sku_name="NC24ads A100 v4 Spot", product_name="Virtual Machines NCadsA100v4 Series"),
+    ]
+    with FakeRetailPrices(items, page_size=1).serve() as url:
+        monkeypatch.setenv("GPUFLEET_AZURE_PRICES_URL", url + PATH)
+        code, out, err = run(capsys, "catalog", "refresh", "--provider", "azure", "--region", "eastus", "--format", "json")
+    assert code == 0, err
+    refreshed = json.loads(out)["refreshed"]
+    assert [(r["provider"], r["rows"]) for r in refreshed] == [("azure", 1)]
+    code, out, _ = run(capsys, "catalog", "show", "--provider", "azure", "--format", "json")
+    rows = json.loads(out)
+    assert [(r["instance_type"], r["on_demand_per_hour"], r["spot_per_hour"]) for r in rows] == [("Standard_NC24ads_A100_v4", 3.1, 0.9)]
+    assert rows[0]["as_of"] == refreshed[0]["as_of"]
+
+
+def test_catalog_refresh_failure_exits_1_and_keeps_bundled(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUFLEET_AZURE_PRICES_URL", "http://127.0.0.1:9/api/retail/prices")  # nothing listens on port 9
+    code, out, err = run(capsys, "catalog", "refresh", "--provider", "azure")
+    assert code == 1 and "cannot reach" in err and "To fix" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "catalog", "show", "--provider", "azure", "--format", "json")
+    assert len(json.loads(out)) > 100  # still the bundled catalog
+
+
+def test_catalog_refresh_rejects_unknown_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "catalog", "refresh", "--provider", "oracle")
+    assert code == 2 and "allowed: aws, gcp, azure, all" in err

@@ -52,8 +52,10 @@ def test_pricing_documents_become_offers_with_the_1yr_no_upfront_standard_reserv
     pricing = boto3.client("pricing", region_name="us-east-1")
     stubber = Stubber(pricing)
     query = {"ServiceCode": "AmazonEC2", "Filters": US_EAST_1_FILTERS, "FormatVersion": "aws_v1"}
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [P5, G5G], "NextToken": "t1"}, query)
-    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [G5, P5E]}, {**query, "NextToken": "t1"})
+    page_1 = {"FormatVersion": "aws_v1", "PriceList": [P5, G5G], "NextToken": "t1"}
+    page_2 = {"FormatVersion": "aws_v1", "PriceList": [G5, P5E]}
+    stubber.add_response("get_products", page_1, query)
+    stubber.add_response("get_products", page_2, {**query, "NextToken": "t1"})
 
     with FakePricing([]).serve() as moto_url, stubber:
         offers = aws.fetch_offers(["us-east-1"], as_of=TODAY, endpoint_url=moto_url, pricing_client=pricing)

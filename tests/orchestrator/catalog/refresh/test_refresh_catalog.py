@@ -9,21 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog.gpu_names import AWS_FAMILY_GPU, canonical_gpu
+from orchestrator.catalog.gpu_names import AWS_FAMILY_GPU
 from orchestrator.catalog.gpus import known_gpus
+from orchestrator.catalog.price_catalog import load_price_catalog
 from orchestrator.catalog.refresh import azure, gcp, refresh_catalog
 from orchestrator.catalog.store import read_offers
 from orchestrator.errors import CatalogError, InputError
 from tests.fakes.azure_retail_prices import PATH, FakeRetailPrices, price_item
 
 T4, A100 = "Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4"
+T4_SERIES, A100_SERIES = "Virtual Machines NCasT4_v3 Series", "Virtual Machines NCadsA100v4 Series"
 
 
 def items(t4_eastus_price: float) -> list[dict]:
     return [
-        price_item(T4, "eastus", t4_eastus_price, sku_name="NC4as T4 v3", product_name="Virtual Machines NCasT4_v3 Series"),
-        price_item(T4, "westus2", 0.526, sku_name="NC4as T4 v3", product_name="Virtual Machines NCasT4_v3 Series"),
-        price_item(A100, "westus2", 3.673, sku_name="NC24ads A100 v4", product_name="Virtual Machines NCadsA100v4 Series"),
+        price_item(T4, "eastus", t4_eastus_price, sku_name="NC4as T4 v3", product_name=T4_SERIES),
+        price_item(T4, "westus2", 0.526, sku_name="NC4as T4 v3", product_name=T4_SERIES),
+        price_item(A100, "westus2", 3.673, sku_name="NC24ads A100 v4", product_name=A100_SERIES),
     ]
 
 
@@ -51,6 +53,17 @@ def test_refresh_writes_the_provider_csv_dated_today_in_utc(azure_fake, tmp_path
     assert {(o.region, o.instance_type, o.as_of) for o in offers} == {
         ("eastus", T4, result.as_of), ("westus2", T4, result.as_of), ("westus2", A100, result.as_of)}
     assert azure_fake.requests, "the endpoint variable was not used"
+
+
+def test_the_price_catalog_takes_the_refreshed_rows_over_the_bundled_ones(azure_fake, tmp_path):
+    result = refresh_catalog("azure", None, catalog_dir=tmp_path)
+
+    catalog = load_price_catalog(tmp_path)
+    azure_source = next(s for s in catalog.sources if s.provider == "azure")
+    assert (azure_source.refreshed, azure_source.as_of, azure_source.source) == (True, result.as_of, result.source)
+    assert {(o.region, o.instance_type) for o in catalog.find(provider="azure")} == {
+        ("eastus", T4), ("westus2", T4), ("westus2", A100)}
+    assert catalog.find(provider="aws"), "other providers keep their bundled rows"
 
 
 def test_a_one_region_refresh_replaces_the_providers_catalog_whole(azure_fake, tmp_path):
@@ -95,7 +108,6 @@ def test_importing_the_package_loads_no_cloud_sdk():
 
 
 def test_every_gpu_the_refreshers_name_has_a_spec():
-    named = {*AWS_FAMILY_GPU.values(), *(canonical_gpu(a.gpu) for a in gcp._ACCELERATORS.values()),
+    named = {*AWS_FAMILY_GPU.values(), *(a.gpu for a in gcp._ACCELERATORS.values()),
              *(size.gpu for size in azure._SIZES.values())}
-    assert None not in named
     assert named <= set(known_gpus())
