@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import catalog, spec_cmd, validate
+from orchestrator.cli import catalog, plan, spec_cmd, validate
 from orchestrator.cli.common import errors
 from orchestrator.errors import GpufleetError, InputError
 
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command(name="validate")(validate.validate)
+app.command(name="plan")(plan.plan)
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(spec_cmd.app, name="spec")
 

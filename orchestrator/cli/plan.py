@@ -1,0 +1,185 @@
+"""`orchestrator plan`: the cost- and latency-optimal placement for an environment."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from orchestrator.cli.catalog import load_catalog
+from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
+from orchestrator.errors import InputError
+from orchestrator.settings import load_settings
+
+if TYPE_CHECKING:
+    from orchestrator.planner import Placement
+    from orchestrator.planner.baselines import Baseline
+
+
+def plan(
+    env: EnvOption = None,
+    spec: SpecOption = None,
+    output: FormatOption = OutputFormat.table,
+    time_limit_s: Annotated[float, typer.Option("--time-limit", help="Solver time limit, seconds.", min=0.1)] = 30.0,
+    mip_gap: Annotated[float, typer.Option("--mip-gap", help="Stop within this relative gap of optimal.", min=0.0, max=1.0)] = 0.005,
+    spot_overprovision: Annotated[float, typer.Option(help="Spot replicas count at 1/(1+x) of their capacity.", min=0.0)] = 0.25,
+    max_spot_share: Annotated[float, typer.Option(help="Most of a model's load on spot pools (0-1).", min=0.0, max=1.0)] = 1.0,
+    churn_usd: Annotated[float, typer.Option("--churn-usd", help="With --current: $/h per replica started or stopped.", min=0.0)] = 0.5,
+    current: Annotated[Path | None, typer.Option(help="A placement JSON running now: prefer plans that move fewer replicas.", dir_okay=False)] = None,
+    trace: Annotated[Path | None, typer.Option(help="Request trace (Azure LLM CSV or Mooncake JSONL) to derive demand from.", dir_okay=False)] = None,
+    trace_model: Annotated[str | None, typer.Option(help="Model the trace's requests are for (default: the only model).")] = None,
+    trace_region: Annotated[str | None, typer.Option(help="User region the trace's requests come from (default: the only region).")] = None,
+    window_s: Annotated[float, typer.Option(help="Trace window, seconds (the busiest one is used).", min=1.0)] = 300.0,
+    scale: Annotated[float, typer.Option(help="Multiply the trace's request rate.", min=0.0)] = 1.0,
+    baselines: Annotated[bool, typer.Option(help="Also compute the baselines and the savings against them.")] = True,
+    save: Annotated[bool, typer.Option(help="Store as the environment's latest plan (read by policy check and rebalance).")] = True,
+) -> None:
+    """Place replicas over the pools at the lowest $/h that serves every region within its SLOs.
+
+    Demand the fleet cannot serve is listed under `unserved` with the reason; the exit code
+    stays 0. The constraints that shaped the plan are listed under `explain`.
+    """
+    from orchestrator.inputs import load_inputs, resolve_inputs
+    from orchestrator.planner import PlanOptions, build_problem, plan_problem
+    from orchestrator.plan_store import read_placement, save_placement
+
+    settings = load_settings()
+    catalog = load_catalog()
+    path = spec_path(env, spec)
+    fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
+    if trace is not None:
+        fleet = _with_trace_demand(fleet, trace, trace_model, trace_region, window_s, scale)
+        inputs = resolve_inputs(fleet, catalog, str(path), settings.profiles_dir)
+    running = None
+    if current is not None:
+        running = {(r.model, r.pool): r.count for r in read_placement(current).replicas}
+    options = PlanOptions(time_limit_s=time_limit_s, mip_gap=mip_gap, spot_overprovision=spot_overprovision,
+                          max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd)
+    problem = build_problem(fleet, inputs, running)
+    with errors.status("solving…"):
+        placement = plan_problem(problem, options)
+    compared: list[Baseline] = []
+    if baselines:
+        from orchestrator.planner.baselines import all_baselines
+
+        with errors.status("computing baselines…"):
+            compared = all_baselines(fleet, build_problem(fleet, inputs), catalog, options, settings.profiles_dir)
+    if save:
+        save_placement(settings, placement)
+    if output is OutputFormat.json:
+        payload = placement.model_dump(mode="json")
+        if compared:
+            payload["baselines"] = [_baseline_row(b, placement) for b in compared]
+        print_json(payload)
+        return
+    render_placement(placement, compared)
+
+
+def _with_trace_demand(fleet, trace: Path, model: str | None, region: str | None, window_s: float, scale: float):
+    """The spec with one (model, region) demand entry replaced by what the trace says."""
+    from orchestrator.demand.traces import derive_demand
+
+    models = sorted({m.name for m in fleet.models})
+    regions = sorted({d.region for d in fleet.demand})
+    if model is None:
+        if len(models) != 1:
+            raise InputError(f"--trace needs --trace-model: the spec has models {', '.join(models)}")
+        model = models[0]
+    if model not in models:
+        raise InputError(f"--trace-model '{model}' is not a model of the spec; allowed: {', '.join(models)}")
+    if region is None:
+        if len(regions) != 1:
+            raise InputError(f"--trace needs --trace-region: the spec's demand comes from {', '.join(regions) or 'no region'}")
+        region = regions[0]
+    derived = derive_demand(trace, model=model, region=region, window_s=window_s, scale=scale)
+    demand = [d for d in fleet.demand if (d.model, d.region) != (model, region)] + [derived.to_demand()]
+    return fleet.model_copy(update={"demand": demand})
+
+
+def _baseline_row(baseline: Baseline, placement: Placement) -> dict:
+    saving = None
+    if baseline.cost_per_hour:
+        saving = round(1 - placement.cost_per_hour / baseline.cost_per_hour, 4)
+    return {"name": baseline.name, "description": baseline.description, "cost_per_hour": baseline.cost_per_hour,
+            "serves_all": baseline.serves_all, "detail": baseline.detail, "saving": saving}
+
+
+def render_placement(placement: Placement, compared: list[Baseline]) -> None:
+    """Cost per provider and pool, replicas per model, RTT per region, savings against baselines."""
+    gap = "" if placement.solver.mip_gap is None else f", gap {placement.solver.mip_gap:.2%}"
+    console.print(f"[bold]{placement.environment}[/]: [bold green]${placement.cost_per_hour:,.2f}/h[/] "
+                  f"(lower bound ${placement.lower_bound_per_hour:,.2f}/h; HiGHS {placement.solver.status} "
+                  f"in {placement.solver.seconds:.2f}s{gap})")
+
+    by_provider: dict[str, float] = defaultdict(float)
+    for p in placement.pools:
+        by_provider[p.provider] += p.cost_per_hour
+    pools = Table(title="Pools", box=box.SIMPLE_HEAD, header_style="bold")
+    for column in ("pool", "provider", "GPU", "capacity", "nodes", "$/h", "replicas"):
+        pools.add_column(column, justify="right" if column in ("nodes", "$/h") else "left")
+    hosted: dict[str, list[str]] = defaultdict(list)
+    for r in placement.replicas:
+        hosted[r.pool].append(f"{r.count}× {r.model}")
+    for p in sorted(placement.pools, key=lambda p: -p.cost_per_hour):
+        pools.add_row(p.pool, p.provider, f"{p.gpus_per_node}x {p.gpu}", p.capacity, f"{p.nodes}/{p.max_nodes}",
+                      f"{p.cost_per_hour:,.2f}", ", ".join(hosted[p.pool]) or "[dim]—[/]")
+    console.print(pools)
+    console.print("  by provider: " + "  ".join(f"{k} ${v:,.2f}/h" for k, v in sorted(by_provider.items(), key=lambda kv: -kv[1])))
+
+    models = Table(title="Replicas per model", box=box.SIMPLE_HEAD, header_style="bold")
+    for column in ("model", "replicas", "GPUs", "demand req/s", "pools"):
+        models.add_column(column, justify="left" if column in ("model", "pools") else "right")
+    gpus = {(c.model, c.pool): c.gpus_per_replica for c in placement.capacity}
+    for m in placement.models:
+        rows = [r for r in placement.replicas if r.model == m.model]
+        models.add_row(m.model, str(sum(r.count for r in rows)), str(sum(r.count * gpus[(m.model, r.pool)] for r in rows)),
+                       f"{sum(d.rps for d in placement.demand if d.model == m.model):g}", ", ".join(r.pool for r in rows))
+    console.print(models)
+
+    latency = Table(title="RTT per user region (traffic-weighted)", box=box.SIMPLE_HEAD, header_style="bold")
+    for column in ("region", "p50 ms", "max ms", "served by"):
+        latency.add_column(column, justify="right" if "ms" in column else "left")
+    by_region: dict[str, list] = defaultdict(list)
+    for route in placement.routes:
+        by_region[route.region].append(route)
+    for region, routes in sorted(by_region.items()):
+        weights = {(d.model, d.region): d.rps for d in placement.demand}
+        samples = sorted((r.rtt_ms, r.share * weights[(r.model, r.region)]) for r in routes)
+        latency.add_row(region, f"{_weighted_median(samples):.0f}", f"{max(r.rtt_ms for r in routes):.0f}",
+                        ", ".join(sorted({r.pool for r in routes})))
+    console.print(latency)
+
+    if compared:
+        savings = Table(title="Against the baselines", box=box.SIMPLE_HEAD, header_style="bold")
+        for column in ("baseline", "$/h", "saving", "note"):
+            savings.add_column(column, justify="right" if column in ("$/h", "saving") else "left")
+        for b in compared:
+            row = _baseline_row(b, placement)
+            if b.name == "lp_bound" and b.cost_per_hour:
+                saving, note = "—", f"the plan is {placement.cost_per_hour / b.cost_per_hour - 1:.1%} above this bound"
+            else:
+                saving = "—" if row["saving"] is None else f"{row['saving']:.1%}"
+                note = b.detail + ("" if b.serves_all else " (misses SLOs)")
+            savings.add_row(b.description, "—" if b.cost_per_hour is None else f"{b.cost_per_hour:,.2f}", saving, note)
+        console.print(savings)
+    for u in placement.unserved:
+        console.print(f"[yellow]unserved[/] {u.model}" + (f" from {u.region}" if u.region else "") + f" ({u.rps:g} req/s): {u.reason}")
+    for note in placement.explain:
+        console.print(f"[dim]• {note}[/]")
+
+
+def _weighted_median(samples: list[tuple[float, float]]) -> float:
+    total = sum(w for _, w in samples)
+    if total <= 0:
+        return statistics.median(v for v, _ in samples)
+    running = 0.0
+    for value, weight in samples:
+        running += weight
+        if running >= total / 2:
+            return value
+    return samples[-1][0]

@@ -1,0 +1,8 @@
+"""The planner: a cost- and latency-optimal placement of replicas over pools (HiGHS MILP)."""
+
+from orchestrator.planner.milp import PlanOptions
+from orchestrator.planner.placement import Placement
+from orchestrator.planner.plan import plan_fleet, plan_problem
+from orchestrator.planner.problem import Problem, build_problem
+
+__all__ = ["PlanOptions", "Placement", "Problem", "build_problem", "plan_fleet", "plan_problem"]

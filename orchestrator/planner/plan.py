@@ -1,0 +1,160 @@
+"""`plan_fleet`: spec and inputs in, a self-describing placement out.
+
+Pure: reads no files, calls no cloud. The placement embeds its inputs (placement
+contract), lists what could not be served and why, and names the constraints that
+shaped the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from orchestrator.inputs import FleetInputs
+from orchestrator.planner.milp import PlanOptions, Solution, solve
+from orchestrator.planner.placement import (
+    CapacityRow, DemandRow, LatencyRow, ModelRow, Placement, PoolRow, ReplicaRow, RouteRow, SolverInfo, UnservedRow,
+)
+from orchestrator.planner.problem import Problem, build_problem
+from orchestrator.spec import FleetSpec
+
+EPS = 1e-6
+
+
+def plan_fleet(
+    spec: FleetSpec,
+    inputs: FleetInputs,
+    options: PlanOptions | None = None,
+    current: dict[tuple[str, str], int] | None = None,
+) -> Placement:
+    """The cheapest placement serving every region within its SLOs; churn-aware when `current` is given."""
+    return plan_problem(build_problem(spec, inputs, current), options or PlanOptions())
+
+
+def plan_problem(problem: Problem, options: PlanOptions) -> Placement:
+    """Solve a (possibly modified, e.g. by a baseline) problem into a placement."""
+    solution = solve(problem, options)
+    return to_placement(problem, solution, options)
+
+
+def _unserved_reason(problem: Problem, model: str, region: str, solution: Solution) -> str:
+    if not problem.hosts.get(model):
+        caps = [c for (m, _), c in problem.capacity.items() if m == model]
+        if caps:
+            return "no pool meets the model's TTFT/TPOT SLO for this token mix (" + ", ".join(sorted({c.binding for c in caps})) + " bound)"
+        return "the model fits no pool's GPUs (or residency allows none)"
+    if not problem.eligible[(model, region)]:
+        limit = problem.model_by_name[model].max_rtt_ms
+        nearest = min(problem.hosts[model], key=lambda p: problem.rtt.get((region, p), math.inf))
+        return f"no pool within max_rtt_ms {limit:g}: nearest that serves it is {nearest} at {problem.rtt.get((region, nearest), math.inf):.0f} ms"
+    full = [p for p in problem.eligible[(model, region)]
+            if solution.nodes.get(p, 0) >= problem.pool_by_name[p].max_nodes - EPS]
+    if solution.effective_budget is not None:
+        cost = sum(problem.pool_by_name[p].cost_per_node_hour * n for p, n in solution.nodes.items())
+        if cost >= solution.effective_budget - 0.01:
+            return f"budget exhausted (${solution.effective_budget:,.2f}/h)"
+    return "capacity exhausted: eligible pools at max_nodes (" + ", ".join(full) + ")" if full else "capacity exhausted"
+
+
+def _cost_per_rps(problem: Problem, model: str, pool: str) -> float:
+    """$/h per req/s of a full node of `pool` serving only `model`."""
+    per_node = problem.capacity[(model, pool)].rps_per_replica * problem.replicas_per_node(model, pool)
+    return problem.pool_by_name[pool].cost_per_node_hour / per_node
+
+
+def _explain(problem: Problem, solution: Solution, options: PlanOptions, replicas: dict[tuple[str, str], int]) -> list[str]:
+    """The constraints that shaped this plan, in words a reviewer can check against the inputs."""
+    notes: list[str] = []
+    for p in problem.pools:
+        n = round(solution.nodes.get(p.pool, 0))
+        if p.max_nodes and n >= p.max_nodes:
+            notes.append(f"pool {p.pool} at max_nodes ({p.max_nodes})")
+        elif p.min_nodes and n == p.min_nodes and not any(c for (m, pool), c in replicas.items() if pool == p.pool):
+            notes.append(f"pool {p.pool} runs min_nodes ({p.min_nodes}) with no replicas")
+    if solution.effective_budget is not None:
+        cost = sum(problem.pool_by_name[p].cost_per_node_hour * round(n) for p, n in solution.nodes.items())
+        if cost >= solution.effective_budget - 0.01:
+            notes.append(f"budget cap ${solution.effective_budget:,.2f}/h reached")
+        if problem.budget_usd_per_hour is not None and solution.effective_budget > problem.budget_usd_per_hour:
+            notes.append(f"budget ${problem.budget_usd_per_hour:,.2f}/h is below the cost of min_nodes; raised to ${solution.effective_budget:,.2f}/h")
+    for m in problem.models:
+        total = sum(c for (model, _), c in replicas.items() if model == m.model)
+        needed = sum(d.rps for d in problem.demand if d.model == m.model)
+        if m.min_replicas and total == m.min_replicas and needed > 0:
+            notes.append(f"min_replicas of {m.model} ({m.min_replicas}) sets its replica count")
+        if solution.replica_shortfall.get(m.model, 0) > 0.5:
+            notes.append(f"{m.model}: only {total} of min_replicas {m.min_replicas} could be placed")
+        spread = problem.spread.get(m.model)
+        if spread is not None and spread.min > 1:
+            used = {problem.domain(p, spread.across) for (model, p), c in replicas.items() if model == m.model and c}
+            short = solution.spread_shortfall.get(m.model, 0) > 0.5
+            notes.append(f"spread of {m.model} over {spread.min} {spread.across}s: " + (f"only {len(used)} possible" if short else ", ".join(sorted(used))))
+        hosts = problem.hosts.get(m.model, [])
+        if hosts:
+            cheapest = min(hosts, key=lambda p: _cost_per_rps(problem, m.model, p))
+            for d in (d for d in problem.demand if d.model == m.model):
+                if cheapest not in problem.eligible[(d.model, d.region)]:
+                    notes.append(f"max_rtt_ms {m.max_rtt_ms:g} excludes {m.model}'s cheapest pool per req/s, {cheapest} "
+                                 f"({problem.rtt[(d.region, cheapest)]:.0f} ms), for users in {d.region}")
+    if options.max_spot_share < 1.0:
+        notes.append(f"spot share capped at {options.max_spot_share:.0%} of each model's load")
+    if any(problem.pool_by_name[p].capacity == "spot" for p in problem.pool_by_name):
+        notes.append(f"spot replicas count at 1/{1 + options.spot_overprovision:g} of their capacity (preemption headroom)")
+    return notes
+
+
+def to_placement(problem: Problem, solution: Solution, options: PlanOptions) -> Placement:
+    """The placement contract for a solution (integers rounded; shares normalised per (model, region))."""
+    replicas = {key: round(v) for key, v in solution.replicas.items() if round(v) > 0}
+    nodes = {p: round(v) for p, v in solution.nodes.items()}
+    cost = sum(problem.pool_by_name[p].cost_per_node_hour * n for p, n in nodes.items())
+
+    routes: list[RouteRow] = []
+    served: dict[tuple[str, str], float] = defaultdict(float)
+    for (model, region, pool), rps in solution.flows.items():
+        served[(model, region)] += max(rps, 0.0)
+    for (model, region, pool), rps in sorted(solution.flows.items()):
+        if rps > EPS and served[(model, region)] > EPS:
+            routes.append(RouteRow(model=model, region=region, pool=pool, share=round(min(1.0, rps / served[(model, region)]), 6),
+                                   rtt_ms=problem.rtt[(region, pool)]))
+
+    unserved = [
+        UnservedRow(model=d.model, region=d.region, rps=round(solution.unserved.get((d.model, d.region), d.rps), 6),
+                    reason=_unserved_reason(problem, d.model, d.region, solution))
+        for d in problem.demand
+        if solution.unserved.get((d.model, d.region), d.rps) > EPS * max(1.0, d.rps)
+    ]
+    for m in problem.models:
+        if solution.replica_shortfall.get(m.model, 0) > 0.5 and not problem.hosts.get(m.model):
+            unserved.append(UnservedRow(model=m.model, reason=f"min_replicas {m.min_replicas} unmet: no pool can host the model within its SLO"))
+
+    bound = solution.dual_bound
+    latency_cap = options.latency_weight_usd * sum(d.rps * problem.model_by_name[d.model].max_rtt_ms for d in problem.demand)
+    penalties = solution.objective - cost - options.latency_weight_usd * sum(
+        rps * problem.rtt[(r, p)] for (_, r, p), rps in solution.flows.items()) if not math.isnan(solution.objective) else 0.0
+    lower = max(0.0, (bound if bound is not None else cost) - latency_cap - max(0.0, penalties))
+
+    inputs = problem.inputs
+    return Placement(
+        environment=problem.environment,
+        cost_per_hour=round(cost, 4),
+        lower_bound_per_hour=round(min(lower, cost), 4),
+        solver=SolverInfo(status=solution.status, seconds=round(solution.seconds, 4),
+                          mip_gap=None if solution.mip_gap is None else round(solution.mip_gap, 6)),
+        models=[ModelRow(model=m.model, min_replicas=m.min_replicas, max_rtt_ms=m.max_rtt_ms,
+                         ttft_p95_ms=m.ttft_p95_ms, tpot_p95_ms=m.tpot_p95_ms) for m in problem.models],
+        demand=[DemandRow(model=d.model, region=d.region, rps=d.rps, input_tokens=d.input_tokens,
+                          output_tokens=d.output_tokens) for d in problem.demand],
+        pools=[PoolRow(pool=p.pool, provider=p.provider, region=p.region, zone=p.zone, gpu=p.gpu, capacity=p.capacity,
+                       gpus_per_node=p.gpus_per_node, min_nodes=p.min_nodes, max_nodes=p.max_nodes,
+                       cost_per_node_hour=p.cost_per_node_hour, nodes=nodes.get(p.pool, 0),
+                       cost_per_hour=round(nodes.get(p.pool, 0) * p.cost_per_node_hour, 4)) for p in problem.pools],
+        capacity=[CapacityRow(model=c.model, pool=c.pool, gpus_per_replica=c.gpus_per_replica,
+                              rps_per_replica=c.rps_per_replica, source=c.source) for c in (inputs.capacity if inputs else problem.capacity.values())],
+        latency=[LatencyRow(region=l.region, pool=l.pool, rtt_ms=l.rtt_ms, source=l.source) for l in inputs.latency] if inputs else
+                [LatencyRow(region=r, pool=p, rtt_ms=v) for (r, p), v in problem.rtt.items()],
+        replicas=[ReplicaRow(model=m, pool=p, count=c) for (m, p), c in sorted(replicas.items())],
+        routes=routes,
+        unserved=unserved,
+        explain=_explain(problem, solution, options, replicas),
+    )

