@@ -127,10 +127,10 @@ def derive_demand(path: str | Path, *, model: str, region: str, window_s: float 
                   fmt: TraceFormat | None = None) -> DerivedDemand:
     """Demand of one model from one user region, measured over a window of a trace.
 
-    The window is `window_s` seconds long, half-open `[start, start + window_s)`, and lies inside
-    the trace. With `start_s` (seconds from the first request) it starts there; without, it is the
-    peak window: the earliest one holding the most requests. `window_s=None` measures the whole
-    trace, first to last request. The request rate is multiplied by `scale` (traffic growth, or
+    The window is `window_s` seconds long, half-open `[start, start + window_s)` (closed when it
+    ends at the last request), and lies inside the trace. With `start_s` (seconds from the first
+    request) it starts there; without, it is the peak window: the earliest one holding the most
+    requests. `window_s=None` measures the whole trace, first request to last. The request rate is multiplied by `scale` (traffic growth, or
     a region's share of the trace); token means are not scaled. Input may be in any order.
     """
     if not model or not region:
@@ -172,35 +172,49 @@ def _choose_window(t: np.ndarray, span_s: float, window_s: float | None, start_s
         if span_s == 0:
             raise InputError(f"{path}: all {t.size} request(s) arrive at the same instant, so the trace has "
                              "no length to measure a rate over. To fix: use a longer trace.")
-        return TraceWindow(kind="whole", start_s=0.0, end_s=span_s, requests=t.size), 0, t.size
-    if window_s > span_s:
+        kind: WindowKind = "whole"
+        start_s, end_s = 0.0, span_s
+    elif window_s > span_s:
         raise InputError(f"{path}: the window ({window_s:g} s) is longer than the trace ({span_s:g} s from the "
                          f"first request to the last). To fix: use a window of at most {span_s:g} s, "
                          "or measure the whole trace.")
-    if start_s is not None:
-        if start_s + window_s > span_s:
-            raise InputError(f"{path}: the window {start_s:g}-{start_s + window_s:g} s ends after the trace "
-                             f"({span_s:g} s from the first request to the last). To fix: start at most at "
-                             f"{span_s - window_s:g} s.")
-        kind: WindowKind = "fixed"
+    elif start_s is None:
+        kind = "peak"
+        start_s, end_s = _peak_window(t, span_s, window_s)
+    elif start_s + window_s > span_s:
+        raise InputError(f"{path}: the window {start_s:g}-{start_s + window_s:g} s ends after the trace "
+                         f"({span_s:g} s from the first request to the last). To fix: start at most at "
+                         f"{span_s - window_s:g} s.")
     else:
-        kind, start_s = "peak", _peak_start(t, span_s, window_s)
-    lo, hi = (int(i) for i in np.searchsorted(t, [start_s, start_s + window_s], side="left"))
-    if hi == lo:
-        raise InputError(f"{path}: no requests arrive in the window {start_s:g}-{start_s + window_s:g} s. "
+        kind = "fixed"
+        start_s, end_s = start_s, start_s + window_s
+    lo, hi = _slice(t, span_s, np.array([start_s]), np.array([end_s]))
+    if hi[0] == lo[0]:
+        raise InputError(f"{path}: no requests arrive in the window {start_s:g}-{end_s:g} s. "
                          "To fix: pick another start, or a longer window.")
-    return TraceWindow(kind=kind, start_s=start_s, end_s=start_s + window_s, requests=hi - lo), lo, hi
+    window = TraceWindow(kind=kind, start_s=start_s, end_s=end_s, requests=int(hi[0] - lo[0]))
+    return window, int(lo[0]), int(hi[0])
 
 
-def _peak_start(t: np.ndarray, span_s: float, window_s: float) -> float:
-    """Start of the earliest window inside the trace with the most requests.
+def _peak_window(t: np.ndarray, span_s: float, window_s: float) -> tuple[float, float]:
+    """Start and end of the earliest window inside the trace with the most requests.
 
     A window's count only changes when an edge crosses a request, so the best start is a request's
     arrival, or the latest start that keeps the window inside the trace.
     """
-    starts = np.append(t[t <= span_s - window_s], span_s - window_s)
-    counts = np.searchsorted(t, starts + window_s, side="left") - np.searchsorted(t, starts, side="left")
-    return float(starts[int(np.argmax(counts))])
+    last_start = span_s - window_s
+    starts = np.append(t[t <= last_start], last_start)
+    ends = np.append(starts[:-1] + window_s, span_s)
+    lo, hi = _slice(t, span_s, starts, ends)
+    best = int(np.argmax(hi - lo))
+    return float(starts[best]), float(ends[best])
+
+
+def _slice(t: np.ndarray, span_s: float, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index ranges of the requests in windows `[start, end)`; a window reaching the trace's end
+    is closed there, so its last request counts (as numpy.histogram's last bin)."""
+    his = np.where(ends >= span_s, t.size, np.searchsorted(t, ends, side="left"))
+    return np.searchsorted(t, starts, side="left"), his
 
 
 def _read_azure(path: Path) -> Iterator[TraceRequest]:
