@@ -35,7 +35,7 @@ WindowKind = Literal["peak", "fixed", "whole"]
 
 
 class TraceFormat(StrEnum):
-    """Trace formats gpufleet reads; the value is what `--trace-format` takes."""
+    """Trace formats gpufleet reads; the value is the format's name in messages and output."""
 
     AZURE = "azure"  # Azure LLM inference trace CSV, 2023 and 2024 releases
     MOONCAKE = "mooncake"  # Mooncake FAST'25 JSONL
@@ -49,7 +49,7 @@ class TraceFormat(StrEnum):
 _SUFFIXES = {".csv": TraceFormat.AZURE, ".jsonl": TraceFormat.MOONCAKE, ".ndjson": TraceFormat.MOONCAKE}
 _JSON_NUMBERS = (int, float)
 FIX_ROW = "To fix: correct or delete it."
-HOW_TO_NAME_FORMAT = "To fix: name the format (azure or mooncake; --trace-format on the command line)."
+HOW_TO_NAME_FORMAT = "To fix: name the file *.csv (Azure) or *.jsonl (Mooncake), or pass the format (azure or mooncake)."
 
 
 # One request: (arrival, prompt tokens, generated tokens). Arrival is on the trace's clock: POSIX
@@ -175,19 +175,19 @@ def _choose_window(t: np.ndarray, span_s: float, window_s: float | None, start_s
         kind: WindowKind = "whole"
         start_s, end_s = 0.0, span_s
     elif window_s > span_s:
-        raise InputError(f"{path}: the window ({window_s:g} s) is longer than the trace ({span_s:g} s from the "
-                         f"first request to the last). To fix: use a window of at most {span_s:g} s, "
+        raise InputError(f"{path}: the window ({window_s:g} s) is longer than the trace ({_down(span_s)} s from "
+                         f"the first request to the last). To fix: use a window of at most {_down(span_s)} s, "
                          "or measure the whole trace.")
     elif start_s is None:
         kind = "peak"
         start_s, end_s = _peak_window(t, span_s, window_s)
     elif start_s + window_s > span_s:
         raise InputError(f"{path}: the window {start_s:g}-{start_s + window_s:g} s ends after the trace "
-                         f"({span_s:g} s from the first request to the last). To fix: start at most at "
-                         f"{span_s - window_s:g} s.")
+                         f"({_down(span_s)} s from the first request to the last). To fix: start at most at "
+                         f"{_down(span_s - window_s)} s.")
     else:
         kind = "fixed"
-        start_s, end_s = start_s, start_s + window_s
+        end_s = start_s + window_s
     lo, hi = _slice(t, span_s, np.array([start_s]), np.array([end_s]))
     if hi[0] == lo[0]:
         raise InputError(f"{path}: no requests arrive in the window {start_s:g}-{end_s:g} s. "
@@ -307,6 +307,11 @@ def _mooncake_value_problem(t_ms: object, n_in: object, n_out: object) -> str:
     field, value = next((field, value) for field, value in zip(MOONCAKE_FIELDS[1:], (n_in, n_out), strict=True)
                         if type(value) is not int or value < 0)
     return f"{field} {value!r} is not a whole number >= 0"
+
+
+def _down(seconds: float) -> str:
+    """Seconds for a message, rounded down to the ms so a limit quoted back is within it."""
+    return f"{math.floor(seconds * 1000) / 1000:.12g}"
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -185,7 +185,7 @@ def test_an_unknown_format_asks_for_one(tmp_path: Path) -> None:
     path = tmp_path / "trace.txt"
     path.write_text("time;tokens\n")
     with pytest.raises(InputError, match=r"cannot tell the trace format from the extension '\.txt' or the first "
-                                         r"line 'time;tokens'\. To fix: name the format"):
+                                         r"line 'time;tokens'\. To fix: name the file \*\.csv \(Azure\) or \*\.jsonl"):
         derive(path)
 
 
