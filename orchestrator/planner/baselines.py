@@ -21,6 +21,7 @@ from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.errors import InputError, SpecError
 from orchestrator.inputs import resolve_inputs
 from orchestrator.latency import load_latency_model, resolve
+from orchestrator.planner.greedy import greedy_placement
 from orchestrator.planner.milp import PlanOptions, solve
 from orchestrator.planner.problem import Problem, build_problem
 from orchestrator.spec import FleetSpec, Pool
@@ -105,45 +106,8 @@ def _nearby_pools(catalog, provider, gpu, users, max_rtt, latency) -> list[Pool]
 
 def greedy(problem: Problem, options: PlanOptions) -> Baseline:
     """(b) Per (model, region), largest demand first: replicas on the pool with the most req/s per dollar."""
-    nodes = {p.pool: p.min_nodes for p in problem.pools}
-    free = {p.pool: p.min_nodes * p.gpus_per_node for p in problem.pools}
-    served_all = True
-
-    def rate(model: str, pool: str) -> float:
-        r = problem.capacity[(model, pool)].rps_per_replica
-        return r / (1 + options.spot_overprovision) if problem.pool_by_name[pool].capacity == "spot" else r
-
-    def place(model: str, pools: list[str]) -> str | None:
-        """Add one replica of `model` on the best pool with room; the pool, or None."""
-        def value(pool: str) -> float:
-            info = problem.pool_by_name[pool]
-            return rate(model, pool) * problem.replicas_per_node(model, pool) / max(info.cost_per_node_hour, EPS)
-        for pool in sorted(pools, key=value, reverse=True):
-            gpus = problem.capacity[(model, pool)].gpus_per_replica
-            info = problem.pool_by_name[pool]
-            if free[pool] < gpus and nodes[pool] < info.max_nodes:
-                nodes[pool] += 1
-                free[pool] += info.gpus_per_node
-            if free[pool] >= gpus:
-                free[pool] -= gpus
-                return pool
-        return None
-
-    replicas: dict[str, int] = {}
-    for d in sorted(problem.demand, key=lambda d: -d.rps):
-        remaining = d.rps
-        while remaining > EPS:
-            pool = place(d.model, problem.eligible[(d.model, d.region)])
-            if pool is None:
-                served_all = False
-                break
-            remaining -= rate(d.model, pool)
-            replicas[d.model] = replicas.get(d.model, 0) + 1
-    for m in problem.models:
-        while replicas.get(m.model, 0) < m.min_replicas and place(m.model, problem.hosts.get(m.model, [])):
-            replicas[m.model] = replicas.get(m.model, 0) + 1
-    cost = _node_cost(problem, nodes)
-    return Baseline("greedy", "greedy: most req/s per dollar per region", round(cost, 4), served_all)
+    result = greedy_placement(problem, options.spot_overprovision)
+    return Baseline("greedy", "greedy: most req/s per dollar per region", round(result.cost(problem), 4), result.served_all)
 
 
 def per_region(problem: Problem, options: PlanOptions) -> Baseline:

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from orchestrator.planner.problem import Problem
+from orchestrator.planner.greedy import greedy_placement
+from orchestrator.planner.problem import Problem, candidates
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class PlanOptions:
     """$/h per GPU a replica holds: breaks ties towards fewer replicas on already-paid nodes."""
     churn_usd_per_replica: float = 0.5
     """With a current placement: $/h charged per replica started or stopped, so a plan only moves for a real saving."""
+    candidate_pools: int | None = 12
+    """Pools kept per (model, region) by lowest marginal $/req/s (see `problem.candidates`); None: all (exact)."""
     relax: bool = False
     """Solve the LP relaxation (a lower bound) instead of the MILP."""
 
@@ -138,6 +141,36 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+def _rounded_start(problem: Problem, lp: np.ndarray, nodes: dict[str, int], replicas: dict[tuple[str, str], int]) -> dict[int, float]:
+    """A MIP start from the LP relaxation: replicas rounded up, then the fewest nodes that hold them.
+
+    Large fleets leave HiGHS's own heuristics without a good incumbent for a long time;
+    this one is usually within a few percent. Empty when rounding breaks a node limit.
+    """
+    if lp.size == 0:
+        return {}
+    start: dict[int, float] = {}
+    gpus: dict[str, int] = {}
+    for (model, pool), col in replicas.items():
+        count = math.ceil(lp[col] - 1e-6)
+        start[col] = float(count)
+        gpus[pool] = gpus.get(pool, 0) + count * problem.capacity[(model, pool)].gpus_per_replica
+    for p in problem.pools:
+        needed = max(p.min_nodes, math.ceil(gpus.get(p.pool, 0) / p.gpus_per_node))
+        if needed > p.max_nodes:
+            return {}
+        start[nodes[p.pool]] = float(needed)
+    return start
+
+
+def _greedy_start(problem, options, routes, hosts, nodes, replicas) -> dict[int, float]:
+    """A MIP start from the greedy placement, for when rounding the LP breaks a node limit."""
+    result = greedy_placement(problem, options.spot_overprovision, routes, hosts)
+    start = {nodes[p]: float(n) for p, n in result.nodes.items()}
+    start.update({col: float(result.replicas.get(key, 0)) for key, col in replicas.items()})
+    return start
+
+
 def solve(problem: Problem, options: PlanOptions) -> Solution:
     """Build and solve the MILP (or its relaxation); never raises for an infeasible fleet."""
     started = time.perf_counter()
@@ -148,7 +181,8 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
     nodes = {p.pool: mat.col(p.min_nodes, p.max_nodes, p.cost_per_node_hour, True) for p in problem.pools}
 
     replicas: dict[tuple[str, str], int] = {}
-    for model, pools in problem.hosts.items():
+    routes, hosts = candidates(problem, options.candidate_pools)
+    for model, pools in hosts.items():
         for pool in pools:
             upper = problem.pool_by_name[pool].max_nodes * problem.replicas_per_node(model, pool)
             gpus = problem.capacity[(model, pool)].gpus_per_replica
@@ -160,14 +194,14 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
         per_rps = 100.0 * max_node_cost / min(d.rps, 1.0)  # leaving load unserved costs more than serving it
         unserved[(d.model, d.region)] = u = mat.col(0, d.rps, per_rps)
         terms = [(u, 1.0)]
-        for pool in problem.eligible[(d.model, d.region)]:
+        for pool in routes[(d.model, d.region)]:
             rtt = problem.rtt[(d.region, pool)]
             flows[(d.model, d.region, pool)] = f = mat.col(0, d.rps, options.latency_weight_usd * rtt)
             terms.append((f, 1.0))
         mat.row(terms, d.rps, d.rps)  # demand
 
     for p in problem.pools:  # packing
-        hosted = [(m, replicas[(m, p.pool)]) for m in problem.hosts if (m, p.pool) in replicas]
+        hosted = [(m, replicas[(m, p.pool)]) for m in hosts if (m, p.pool) in replicas]
         sizes = [problem.capacity[(m, p.pool)].gpus_per_replica for m, _ in hosted]
         if _is_power_of_two(p.gpus_per_node) and all(_is_power_of_two(g) for g in sizes):
             terms = [(col, float(g)) for (_, col), g in zip(hosted, sizes)]
@@ -191,14 +225,14 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
     replica_shortfall: dict[str, int] = {}
     spread_shortfall: dict[str, int] = {}
     for m in problem.models:
-        hosted = [replicas[(m.model, p)] for p in problem.hosts.get(m.model, [])]
+        hosted = [replicas[(m.model, p)] for p in hosts.get(m.model, [])]
         if m.min_replicas > 0:
             replica_shortfall[m.model] = s = mat.col(0, m.min_replicas, shortfall_penalty, True)
             mat.row([(c, 1.0) for c in hosted] + [(s, 1.0)], lower=m.min_replicas)
         spread = problem.spread.get(m.model)
         if spread is not None and spread.min > 1:
             domains: dict[str, list[int]] = {}
-            for pool in problem.hosts.get(m.model, []):
+            for pool in hosts.get(m.model, []):
                 domains.setdefault(problem.domain(pool, spread.across), []).append(replicas[(m.model, pool)])
             indicators = []
             for cols in domains.values():
@@ -233,8 +267,18 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(options.time_limit_s))
     highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    highs.passModel(mat.to_lp(options.relax))
+    highs.passModel(mat.to_lp(relax=True))
     highs.run()
+    if not options.relax and any(mat.integer):
+        start = _rounded_start(problem, np.asarray(highs.getSolution().col_value), nodes, replicas) or \
+            _greedy_start(problem, options, routes, hosts, nodes, replicas)
+        integer = [i for i, flag in enumerate(mat.integer) if flag]
+        highs.changeColsIntegrality(len(integer), np.array(integer, dtype=np.int32),
+                                    np.array([highspy.HighsVarType.kInteger] * len(integer)))
+        highs.setOptionValue("time_limit", max(0.1, float(options.time_limit_s) - (time.perf_counter() - started)))
+        if start:
+            highs.setSolution(len(start), np.array(list(start), dtype=np.int32), np.array(list(start.values())))
+        highs.run()
     status = highs.modelStatusToString(highs.getModelStatus()).lower().replace(" ", "_")
     info = highs.getInfo()
     values = np.asarray(highs.getSolution().col_value)

@@ -93,3 +93,48 @@ def build_problem(spec: FleetSpec, inputs: FleetInputs, current: dict[tuple[str,
         current=dict(current or {}),
         inputs=inputs,
     )
+
+
+def candidates(problem: Problem, per_demand: int | None) -> tuple[dict[tuple[str, str], list[str]], dict[str, list[str]]]:
+    """The pools the MILP considers: per (model, region) routes and per model replica hosts.
+
+    With `per_demand` None, every eligible pool (exact). Otherwise, for each (model, region),
+    the pools with the lowest marginal $/h per req/s — already-paid pools (min_nodes > 0)
+    first — until at least `per_demand` pools and 4x the demand in capacity are kept; and as
+    hosts, those plus already-paid pools plus the cheapest host of each failure domain (for
+    min_replicas and spread). A pool left out could only win if all the cheaper pools kept
+    for that demand were full, which the 4x capacity margin rules out in all but contrived
+    fleets; `PlanOptions.candidate_pools=None` turns pruning off.
+    """
+    if per_demand is None:
+        return problem.eligible, problem.hosts
+
+    def marginal(model: str, pool: str) -> float:
+        info = problem.pool_by_name[pool]
+        if info.min_nodes > 0:
+            return 0.0
+        return info.cost_per_node_hour / (problem.capacity[(model, pool)].rps_per_replica * problem.replicas_per_node(model, pool))
+
+    routes: dict[tuple[str, str], list[str]] = {}
+    for d in problem.demand:
+        ranked = sorted(problem.eligible[(d.model, d.region)], key=lambda p: marginal(d.model, p))
+        kept, capacity = [], 0.0
+        for pool in ranked:
+            if len(kept) >= per_demand and capacity >= 4 * d.rps and marginal(d.model, pool) > 0:
+                break
+            kept.append(pool)
+            info = problem.pool_by_name[pool]
+            capacity += problem.capacity[(d.model, pool)].rps_per_replica * problem.replicas_per_node(d.model, pool) * info.max_nodes
+        routes[(d.model, d.region)] = kept
+
+    hosts: dict[str, list[str]] = {}
+    for model, pools in problem.hosts.items():
+        keep = {p for (m, _), kept in routes.items() if m == model for p in kept}
+        keep |= {p for p in pools if problem.pool_by_name[p].min_nodes > 0}
+        cheapest: dict[str, str] = {}
+        for pool in sorted(pools, key=lambda p: marginal(model, p)):
+            for across in ("provider", "region", "zone"):
+                cheapest.setdefault(f"{across}:{problem.domain(pool, across)}", pool)
+        keep |= set(cheapest.values())
+        hosts[model] = [p for p in pools if p in keep]
+    return routes, hosts

@@ -37,3 +37,9 @@ has_value(tags, key) if {
 	is_string(value)
 	trim_space(value) != ""
 }
+
+# Numbers for messages, rounded here: OPA's sprintf formats an integral number given to
+# %f as an int, so rules print with %v.
+percent(share) := sprintf("%v%%", [round(share * 100)])
+
+dollars(amount) := sprintf("$%v", [round(amount * 100) / 100])

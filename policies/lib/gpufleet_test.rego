@@ -37,3 +37,10 @@ test_has_value_needs_a_non_blank_string if {
 	not gpufleet.has_value({"owner": 1}, "owner")
 	not gpufleet.has_value({}, "owner")
 }
+
+test_numbers_print_the_same_whole_or_not if {
+	gpufleet.percent(0.25) == "25%"
+	gpufleet.percent(0.1333) == "13%"
+	gpufleet.dollars(50) == "$50"
+	gpufleet.dollars(49.987) == "$49.99"
+}

@@ -1,0 +1,63 @@
+"""`python -m stacks`: synthesize the stacks of every environment (or those named) into cdktf.out.
+
+This is also the app `cdktf.json` names, so `npx cdktn synth` runs exactly this. Bad
+input prints the orchestrator's located messages and exits 2, never a jsii traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# The jsii kernel warns on every start that Node 20 is past its end of life; Debian's node
+# is what we have, and the warning would drown the output (set the variable to see it).
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from orchestrator.cli.common import spec_path  # noqa: E402  (same --env/--spec resolution and errors as the CLI)
+from orchestrator.errors import GpufleetError, InputError  # noqa: E402
+from orchestrator.settings import load_settings  # noqa: E402
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", "-e", action="append", default=[], metavar="NAME",
+                        help="environment (environments/NAME.yaml); repeatable; default: every environment")
+    parser.add_argument("--spec", action="append", default=[], type=Path, metavar="PATH", help="a fleet spec file; repeatable")
+    parser.add_argument("--outdir", "-o", help="output directory (default: $CDKTF_OUTDIR as set by the CLI, else cdktf.out)")
+    return parser.parse_args(argv)
+
+
+def _spec_files(args: argparse.Namespace) -> list[Path]:
+    if not args.env and not args.spec:
+        directory = load_settings().environments_dir
+        files = sorted(directory.glob("*.yaml"))
+        if not files:
+            raise InputError(f"no environments in {directory}. To fix: pass --spec PATH or set GPUFLEET_ENVIRONMENTS_DIR")
+        return files
+    return [spec_path(name, None) for name in args.env] + [spec_path(None, path) for path in args.spec]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        files = _spec_files(args)
+        from stacks.app import build_app, load_environment  # after argument errors: importing cdktn starts node
+
+        environments = [load_environment(path) for path in files]
+        app = build_app(environments, args.outdir)
+        app.synth()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except GpufleetError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    stacks = [f"{e.name}-{p}" for e in environments for p in e.by_provider()]
+    print(f"synthesized {len(stacks)} stacks into {Path(app.outdir) / 'stacks'}: {', '.join(stacks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

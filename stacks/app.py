@@ -1,0 +1,118 @@
+"""The CDK Terrain app: one stack per environment x provider, read from the fleet specs.
+
+Each stack (`hybrid-aws`, `hybrid-gcp`, `hybrid-azure`, `hybrid-onprem`, `local-local`)
+declares its environment's pools of one provider with that provider's construct, keeps
+its state in that provider's backend (`stacks.backends`), and outputs `pools`: per pool,
+the identifiers `rebalance` needs to resize it (cluster, node pool, region, resource id).
+Local pools run on this machine; their stack declares nothing and only outputs them, so
+every environment is read the same way.
+
+Specs are loaded and resolved exactly as `orchestrator validate` does, so a bad spec
+fails here with the same located messages (a `SpecError`), before jsii is involved.
+Each provider's bindings load when its first stack is built, and only then.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktn import App, TerraformOutput, TerraformStack
+from constructs import Construct
+
+from orchestrator.catalog.price_catalog import PriceCatalog, load_price_catalog
+from orchestrator.errors import SpecError
+from orchestrator.inputs import load_inputs
+from orchestrator.settings import load_settings
+from orchestrator.spec.loader import line_map, locate
+from stacks import bindings
+from stacks.backends import attach_backend, backend_for
+from stacks.pools import PoolDeclaration, declare_pools
+
+# provider -> (module, construct class); imported when a stack of that provider is built
+CONSTRUCTS = {
+    "aws": ("stacks.aws", "AwsGpuPool"),
+    "gcp": ("stacks.gcp", "GcpGpuPool"),
+    "azure": ("stacks.azure", "AzureGpuPool"),
+    "onprem": ("stacks.onprem", "OnpremGpuPool"),
+}
+PROVIDER_ORDER = ("onprem", "aws", "gcp", "azure", "local")
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "cdktf.json"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's pools, as the stacks declare them."""
+
+    name: str
+    pools: tuple[PoolDeclaration, ...]
+
+    def by_provider(self) -> dict[str, list[PoolDeclaration]]:
+        groups: dict[str, list[PoolDeclaration]] = defaultdict(list)
+        for pool in self.pools:
+            groups[pool.pool.provider].append(pool)
+        return {p: groups[p] for p in PROVIDER_ORDER if p in groups}
+
+
+def load_environment(path: Path, catalog: PriceCatalog | None = None) -> Environment:
+    """Load, validate and resolve one spec file; every problem is reported with its line."""
+    catalog = catalog or load_price_catalog(load_settings().catalog_dir)
+    spec, inputs = load_inputs(path, catalog)
+    try:
+        pools = declare_pools(spec, inputs, str(path))
+    except SpecError as exc:
+        raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None
+    return Environment(spec.environment or path.stem, tuple(pools))
+
+
+def local_identifiers(pool: PoolDeclaration) -> dict[str, str]:
+    """A local pool needs no cloud identifiers: it is this machine."""
+    return {"provider": "local", "region": pool.pool.region, "cluster": "", "node_pool": pool.name}
+
+
+class FleetStack(TerraformStack):
+    """One environment's pools of one provider."""
+
+    def __init__(self, scope: Construct, environment: str, provider: str, pools: list[PoolDeclaration]):
+        name = stack_name(environment, provider)
+        super().__init__(scope, name)
+        attach_backend(self, backend_for(name, provider, pools))
+        identifiers = {}
+        if provider in CONSTRUCTS:
+            module_name, class_name = CONSTRUCTS[provider]
+            module = importlib.import_module(module_name)
+            construct = getattr(module, class_name)
+            providers = module.providers(self, pools)
+            for pool in pools:
+                key = pool.pool.region if provider in ("aws", "gcp", "azure") else pool.cluster
+                identifiers[pool.name] = construct(self, pool.name, pool, providers[key]).identifiers
+        else:
+            identifiers = {pool.name: local_identifiers(pool) for pool in pools}
+        TerraformOutput(self, "pools", value=identifiers,
+                        description="Per pool: what rebalance needs to find and resize it (see docs/stacks.md)")
+
+
+def stack_name(environment: str, provider: str) -> str:
+    return f"{environment}-{provider}"
+
+
+def project_context() -> dict:
+    """The context the CLI hands the app from cdktf.json (its `context` and `targetVersions`),
+    so `python -m stacks` synthesizes and validates exactly as `cdktn synth` does."""
+    project = json.loads(PROJECT_FILE.read_text())
+    return {**project.get("context", {}), "targetVersions": project["targetVersions"]}
+
+
+def build_app(environments: list[Environment], outdir: str | None = None, *, trim: bool = True) -> App:
+    """An app with every stack of the environments. Without `outdir`, cdktn's default: the CLI's
+    CDKTF_OUTDIR, else `cdktf.out`. `trim=False` loads whole provider assemblies (benchmarks only)."""
+    app = App(outdir=outdir, context=project_context()) if outdir else App(context=project_context())
+    for environment in environments:
+        for provider, pools in environment.by_provider().items():
+            if not trim and provider in bindings.PACKAGES:
+                bindings.load_provider(provider, trim=False)
+            FleetStack(app, environment.name, provider, pools)
+    return app
