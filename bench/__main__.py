@@ -1,5 +1,7 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_inputs
+from bench import bench_inputs, bench_planner
 
 bench_inputs.main()
+print()
+bench_planner.main()

@@ -10,23 +10,19 @@ prints the measurement and its ratio to a target (< 1.00 meets it), or to a base
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
+from bench.instances import generated_spec
 from orchestrator.catalog.price_catalog import load_price_catalog
 from orchestrator.inputs import resolve_inputs
 from orchestrator.latency import load_latency_model
-from orchestrator.latency.regions import load_regions
 from orchestrator.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = ["llama-3.1-8b", "mistral-7b", "qwen2.5-32b", "gemma-2-27b", "llama-3.3-70b", "qwen2.5-72b"]
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -41,33 +37,6 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
 
 def report(name: str, seconds: float, target_s: float) -> None:
     print(f"{name:<58} {seconds * 1000:10.1f} ms   target {target_s * 1000:8.0f} ms   ratio {seconds / target_s:5.2f}")
-
-
-def generated_spec(pools: int, models: int, regions: int, seed: int = 7) -> str:
-    """A spec of `pools` cloud pools drawn from the real catalog, `models` models, demand from `regions` metros/regions."""
-    rng = random.Random(seed)
-    catalog = load_price_catalog()
-    offers = [o for o in catalog.offers if o.on_demand_per_hour and o.gpu_memory_gb >= 24]
-    user_regions = sorted(load_regions().names())[:]
-    rng.shuffle(user_regions)
-    doc = {
-        "pools": [
-            {"name": f"p{i}", "provider": o.provider, "region": o.region, "zone": o.zone,
-             "instance_type": o.instance_type, "max_nodes": rng.randint(1, 8)}
-            for i, o in enumerate(rng.sample(offers, pools))
-        ],
-        "models": [
-            {"name": f"m{j}", "architecture": MODELS[j % len(MODELS)], "source": f"s3://models/m{j}/",
-             "slo": {"ttft_p95_ms": 2000, "tpot_p95_ms": 100, "max_rtt_ms": 150}}
-            for j in range(models)
-        ],
-        "demand": [
-            {"model": f"m{j}", "region": region, "requests_per_second": rng.uniform(0.5, 20),
-             "input_tokens": rng.choice([500, 1000, 2000]), "output_tokens": rng.choice([100, 250, 500])}
-            for j in range(models) for region in rng.sample(user_regions[:regions], min(3, regions))
-        ],
-    }
-    return yaml.safe_dump(doc)
 
 
 def main() -> None:

@@ -44,6 +44,32 @@ class Settings(BaseSettings):
     azure_prices_url: str | None = Field(
         None, description="Azure Retail Prices API URL. Unset: https://prices.azure.com/api/retail/prices.")
 
+    # replicas: what the entrypoint every image runs (`python -m orchestrator.replica`) serves
+    replica_model_source: str | None = Field(
+        None, description="Weights: s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix, "
+        "a Hugging Face id, or a local path (absolute, ./, ~/ or ${GPUFLEET_HOME}/...).")
+    replica_served_name: str | None = Field(
+        None, description="Model name clients ask for (the spec's model name). Unset: the source's last path part.")
+    replica_tensor_parallel_size: int = Field(1, ge=1, le=16, description="GPUs per replica (vLLM --tensor-parallel-size).")
+    replica_max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens. Unset: the model's own.")
+    replica_host: str = Field("0.0.0.0", description="Address vLLM listens on (containers: all; local replicas: 127.0.0.1).")
+    replica_port: int = Field(8000, ge=1, le=65535, description="Port of vLLM's OpenAI server.")
+    replica_drain_timeout_s: int = Field(
+        30, ge=0, description="On SIGTERM, how long in-flight requests may finish before they are aborted "
+        "(vLLM --shutdown-timeout). Keep below the pod's terminationGracePeriodSeconds.")
+    replica_vllm_args: str = Field("", description="Extra vLLM server arguments, shell-quoted (e.g. '--dtype bfloat16').")
+    weights_cache_dir: Path | None = Field(
+        None, description="Where fetched weights are kept (resumable, checksummed). Unset: GPUFLEET_HOME/weights.")
+
+    # gateway (vllm-router in front of a site's replicas) and the local provider
+    api_key: SecretStr | None = Field(
+        None, description="API key clients must send to the gateway. Unset: one is generated once per environment "
+        "and kept in its state directory (mode 0600).")
+    gateway_policy: str = Field("round_robin", description="vllm-router load-balancing policy (--policy).")
+    replica_ready_timeout_s: float = Field(
+        600.0, gt=0, description="How long `up` waits for replicas to load and pass /health before failing.")
+    local_kv_cache_gib: int = Field(1, ge=1, description="KV cache per local CPU replica, GiB (VLLM_CPU_KVCACHE_SPACE).")
+
     @property
     def catalog_dir(self) -> Path:
         """Refreshed price catalogs, one CSV per provider; they win over the bundled copy."""
@@ -53,6 +79,11 @@ class Settings(BaseSettings):
     def profiles_dir(self) -> Path:
         """Measured capacity profiles (one JSON per model x GPU); they win over estimates."""
         return self.home / "profiles"
+
+    @property
+    def weights_dir(self) -> Path:
+        """Fetched model weights, one directory per source."""
+        return self.weights_cache_dir or self.home / "weights"
 
     def state_dir(self, environment: str) -> Path:
         """Per-environment state: the default SQLite database, logs, the gateway key."""

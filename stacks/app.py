@@ -109,6 +109,8 @@ def project_context() -> dict:
 def build_app(environments: list[Environment], outdir: str | None = None, *, trim: bool = True) -> App:
     """An app with every stack of the environments. Without `outdir`, cdktn's default: the CLI's
     CDKTF_OUTDIR, else `cdktf.out`. `trim=False` loads whole provider assemblies (benchmarks only)."""
+    if outdir:
+        Path(outdir).mkdir(parents=True, exist_ok=True)  # cdktn creates only the last level
     app = App(outdir=outdir, context=project_context()) if outdir else App(context=project_context())
     for environment in environments:
         for provider, pools in environment.by_provider().items():

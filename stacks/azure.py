@@ -6,7 +6,8 @@ counts against quota) and a maximum price of -1, that is up to the on-demand pri
 lower cap only trades evictions for nothing the planner can see. AKS labels and taints
 Spot nodes `kubernetes.azure.com/scalesetpriority=spot` itself; they are declared too,
 as the azurerm provider requires, or every plan would show a diff. The node count is
-left to the orchestrator.
+left to the orchestrator. Nodes encrypt at host, so temporary disks and caches (where
+model weights land) are encrypted like the OS disk.
 
 AKS node pool names are at most 12 lower-case letters and digits, so the pool's name is
 squeezed to fit (and stays stable and unique through a hash when it must be cut).
@@ -52,6 +53,7 @@ def node_pool_args(pool: PoolDeclaration) -> dict:
         "vm_size": spec.instance_type,
         "mode": "User",
         "gpu_driver": "Install",
+        "host_encryption_enabled": True,  # temp disks and caches encrypted too (subscription feature EncryptionAtHost)
         "auto_scaling_enabled": True,
         "min_count": spec.min_nodes,
         "max_count": spec.max_nodes,

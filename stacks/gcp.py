@@ -5,7 +5,7 @@ The pool joins an existing regional cluster (`pool.cluster` in `pool.region`), p
 totals over the pool's zones so they mean what the spec's `min_nodes`/`max_nodes` mean;
 the node count and the initial count (which would recreate the pool when changed) are
 left to the orchestrator. Nodes are shielded (secure boot, integrity monitoring) and
-expose only the GKE metadata server, so pods get Workload Identity, never the node's
+have no public IPs, expose only the GKE metadata server, so pods get Workload Identity, never the node's
 service account. GKE taints GPU nodes `nvidia.com/gpu` itself, so gpufleet's default
 GPU taint is not repeated here.
 """
@@ -61,6 +61,7 @@ def node_pool_args(pool: PoolDeclaration) -> dict:
             "location_policy": "ANY" if spot else "BALANCED",  # spot: take capacity wherever it is
         },
         "management": {"auto_repair": True, "auto_upgrade": True},
+        "network_config": {"enable_private_nodes": True},
         "node_config": {
             "machine_type": spec.instance_type,
             "spot": spot,

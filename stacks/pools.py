@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.inputs import FleetInputs
@@ -47,8 +47,8 @@ class PoolDeclaration:
     pool: Pool
     gpu: str
     gpus_per_node: int
-    tags: dict[str, str] = field(hash=False)
-    labels: dict[str, str] = field(hash=False)
+    tags: dict[str, str]
+    labels: dict[str, str]
     taints: tuple[Taint, ...]
 
     @property

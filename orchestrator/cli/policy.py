@@ -49,10 +49,10 @@ def check(
         print_json(report.to_dict())
     else:
         for document in report.documents:
-            console.print(f"[dim]checked {document.namespace} {document.name}: {escape(document.source)}[/]", highlight=False)
+            console.print(f"[dim]checked {document.namespace} {document.name}: {escape(document.source)}[/]", highlight=False, soft_wrap=True)
         for v in report.violations:
             style = "red" if v.severity == "deny" else "yellow"
-            console.print(f"[{style}]{v.severity.upper()}[/] {escape(v.document)}: {escape(v.message)}", highlight=False)
+            console.print(f"[{style}]{v.severity.upper()}[/] {escape(v.document)}: {escape(v.message)}", highlight=False, soft_wrap=True)
         verdict = "[red]✗ blocked[/]" if report.denials else "[green]✓ passed[/]"
         console.print(f"{verdict}: {len(report.denials)} denials, {len(report.warnings)} warnings "
                       f"over {len(report.documents)} documents of '{report.environment}'.")
@@ -72,11 +72,11 @@ def test(
 
     run = PolicySet(paths or [Path("policies")], tests=True).run_tests()
     for test, reason in run.failed:
-        console.print(f"[red]FAIL[/] {escape(test.file)}: {test.package}.{test.rule}: {escape(reason)}", highlight=False)
+        console.print(f"[red]FAIL[/] {escape(test.file)}: {test.package}.{test.rule}: {escape(reason)}", highlight=False, soft_wrap=True)
     for file, lines in run.uncovered.items():
-        console.print(f"[yellow]UNCOVERED[/] {escape(file)}: lines {', '.join(map(str, lines))}", highlight=False)
+        console.print(f"[yellow]UNCOVERED[/] {escape(file)}: lines {', '.join(map(str, lines))}", highlight=False, soft_wrap=True)
     for file in run.unreached:
-        console.print(f"[yellow]UNCOVERED[/] {escape(file)}: no test reaches it", highlight=False)
+        console.print(f"[yellow]UNCOVERED[/] {escape(file)}: no test reaches it", highlight=False, soft_wrap=True)
     console.print(f"{len(run.passed)} passed, {len(run.failed)} failed")
     if run.failed or run.uncovered or run.unreached:
         raise typer.Exit(1)

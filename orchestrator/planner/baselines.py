@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from orchestrator.catalog.offers import CLOUD_PROVIDERS
@@ -111,11 +112,20 @@ def greedy(problem: Problem, options: PlanOptions) -> Baseline:
 
 
 def per_region(problem: Problem, options: PlanOptions) -> Baseline:
-    """(c) An optimal GPU mix per user region, each region on its own replicas and nodes."""
-    total, served_all, used = 0.0, True, {p.pool: 0 for p in problem.pools}
-    free_pools = tuple(replace(p, min_nodes=0) for p in problem.pools)
-    for region in dict.fromkeys(d.region for d in problem.demand):
-        sub = replace(problem, pools=free_pools, demand=tuple(d for d in problem.demand if d.region == region),
+    """(c) An optimal GPU mix per user region, each region on its own replicas and nodes.
+
+    Regions are solved one after another, busiest first, each taking what node quota the
+    ones before it left (max_nodes is a fleet-wide limit).
+    """
+    total, served_all = 0.0, True
+    left = {p.pool: p.max_nodes for p in problem.pools}
+    used = {p.pool: 0 for p in problem.pools}
+    load = defaultdict(float)
+    for d in problem.demand:
+        load[d.region] += d.rps
+    for region in sorted(load, key=lambda r: -load[r]):
+        pools = tuple(replace(p, min_nodes=0, max_nodes=left[p.pool]) for p in problem.pools)
+        sub = replace(problem, pools=pools, demand=tuple(d for d in problem.demand if d.region == region),
                       models=tuple(replace(m, min_replicas=0) for m in problem.models), spread={}, budget_usd_per_hour=None, current={})
         solution = solve(sub, options)
         served_all &= _all_served(solution, sub)
@@ -123,6 +133,7 @@ def per_region(problem: Problem, options: PlanOptions) -> Baseline:
         total += _node_cost(sub, rounded)
         for p, n in rounded.items():
             used[p] += n
+            left[p] -= n
     # owned capacity is paid whether used or not
     total += sum(p.cost_per_node_hour * max(0, p.min_nodes - used[p.pool]) for p in problem.pools)
     return Baseline("per_region", "per-region GPU mix (Mélange-style), no cross-region routing", round(total, 4), served_all)

@@ -53,6 +53,12 @@ def load_policies(spec: FleetSpec, root: Path) -> PolicySet:
     return PolicySet(root / path for path in spec.policies.paths)
 
 
+def _rules(spec: FleetSpec, root: Path) -> tuple[PolicySet, dict[str, Any]]:
+    """The spec's rules and their data; broken rules or data fail here, before any slow input."""
+    policies = load_policies(spec, root)
+    return policies, policy_data(spec, policies.defaults)
+
+
 def check_environment(
     spec: FleetSpec,
     spec_path: Path,
@@ -63,8 +69,7 @@ def check_environment(
     only: Namespace | None = None,
 ) -> PolicyReport:
     """Both rule sets (or `only` one): terraform over the synthesized stacks, placement over the plan."""
-    policies = load_policies(spec, root)
-    data = policy_data(spec, policies.defaults)  # broken rules or data fail before a slow synth
+    policies, data = _rules(spec, root)
     documents: list[Document] = []
     if only in (None, "terraform"):
         documents += stack_documents(root, spec, spec_path, stacks_dir)
@@ -76,16 +81,16 @@ def check_environment(
 def conftest_inputs(spec: FleetSpec, spec_path: Path, root: Path, plan_file: Path | None = None) -> tuple[dict[str, Any], Document]:
     """The rules' data (`{"gpufleet": ...}`) and the plan as the rules read it, to run the same
     policies under conftest or OPA."""
-    data = policy_data(spec, load_policies(spec, root).defaults)
+    _, data = _rules(spec, root)
     return {DATA_ROOT: data}, plan_document(spec, spec_path, plan_file)
 
 
 def enforce_placement(spec: FleetSpec, placement: Placement, root: Path) -> PolicyReport:
     """Rebalance's gate: raise `PolicyDenied` naming every deny rule that blocks this plan;
     otherwise return the report (its warnings are worth logging)."""
-    policies = load_policies(spec, root)
+    policies, data = _rules(spec, root)
     document = placement_document(placement, spec, "plan to apply")
-    report = PolicyReport(spec.environment or "", (document,), tuple(policies.evaluate([document], policy_data(spec, policies.defaults))))
+    report = PolicyReport(spec.environment or "", (document,), tuple(policies.evaluate([document], data)))
     if report.denials:
         raise PolicyDenied(f"applying the plan of environment '{report.environment}'", report.denials)
     return report

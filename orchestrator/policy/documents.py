@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import InputError
-from orchestrator.latency import resolve, site_location
+from orchestrator.latency import Location, resolve, site_location
 from orchestrator.policy.engine import Document
 from orchestrator.spec import FleetSpec, Pool
 from orchestrator.spec.models import CLOUDS
@@ -44,19 +45,17 @@ def read_stack(path: Path) -> Document:
     return Document("terraform", path.parent.name, str(path), content)
 
 
-def _continent(pool: Pool | None, provider: str, region: str) -> str | None:
-    """Where a plan's pool is: the spec's site location for on-prem, else the region's."""
-    try:
-        if pool is not None and pool.provider == "onprem":
-            return site_location(pool.region, pool.location).continent
-        return resolve(region, provider=provider if provider in CLOUDS else None).continent
-    except InputError:
-        return None
+def _place(pool: Pool | None, provider: str, region: str) -> Location:
+    """Where a plan's pool is: the spec's site location for on-prem, else its region."""
+    if pool is not None and pool.provider == "onprem":
+        return site_location(pool.region, pool.location)
+    return resolve(region, provider=provider if provider in CLOUDS else None)
 
 
-def _user_continent(region: str) -> str | None:
+def _continent(place: Callable[[], Location]) -> str | None:
+    """A place's continent; None when the place is unknown."""
     try:
-        return resolve(region).continent
+        return place().continent
     except InputError:
         return None
 
@@ -66,7 +65,7 @@ def placement_document(placement: Placement, spec: FleetSpec, source: str) -> Do
     content = placement.model_dump(mode="json")
     spec_pools = {p.name: p for p in spec.pools}
     for row in content["pools"]:
-        row["continent"] = _continent(spec_pools.get(row["pool"]), row["provider"], row["region"])
+        row["continent"] = _continent(lambda: _place(spec_pools.get(row["pool"]), row["provider"], row["region"]))
     for row in content["demand"]:
-        row["continent"] = _user_continent(row["region"])
+        row["continent"] = _continent(lambda: resolve(row["region"]))
     return Document("placement", "plan", source, content)

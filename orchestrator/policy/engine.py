@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import regorus
 import yaml
@@ -130,7 +130,7 @@ class PolicySet:
                     self.defaults = deep_merge(self.defaults, _read_data_file(path))
         packages = self._engine.get_packages()
         self.packages = {ns: sorted(p.removeprefix("data.") for p in packages if p.startswith(f"data.{ns}."))
-                         for ns in ("terraform", "placement")}
+                         for ns in get_args(Namespace)}
 
     def _add_module(self, path: Path, is_test: bool) -> None:
         text = path.read_text()
@@ -159,13 +159,10 @@ class PolicySet:
                                   "To fix: make the rule tolerate this input (docs/policies.md)") from None
             results = answer.get("result") or [{"expressions": [{"value": {}}]}]
             tree = results[0]["expressions"][0]["value"]
-            for package in self.packages[document.namespace]:
-                node = tree
-                for part in package.split(".")[1:]:
-                    node = node.get(part, {}) if isinstance(node, dict) else {}
-                for severity in SEVERITIES:
-                    for entry in node.get(severity, []) if isinstance(node, dict) else []:
-                        violations.append(_violation(entry, severity, package, document.name))
+            violations += [_violation(entry, severity, package, document.name)
+                           for package in self.packages[document.namespace]
+                           for severity in SEVERITIES
+                           for entry in _entries(tree, package, severity)]
         return violations
 
     def run_tests(self, tests: Iterable[RegoTest] | None = None, coverage: bool = True) -> TestRun:
@@ -193,6 +190,15 @@ class PolicySet:
             uncovered = {path: report[path] for path in policy_files if report.get(path)}
             unreached = tuple(path for path in policy_files if path not in report)
         return TestRun(tuple(passed), tuple(failed), uncovered, unreached)
+
+
+def _entries(tree: dict[str, Any], package: str, severity: Severity) -> list[Any]:
+    """A package's `deny` or `warn` set in the namespace's evaluated tree (a set is a JSON list)."""
+    node: Any = tree
+    for part in package.split(".")[1:]:
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    entries = node.get(severity) if isinstance(node, dict) else None
+    return entries if isinstance(entries, list) else []
 
 
 def _violation(entry: Any, severity: Severity, package: str, document: str) -> Violation:

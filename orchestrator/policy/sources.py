@@ -10,13 +10,10 @@ Plan: a placement file given explicitly; else the latest stored plan
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from pydantic import ValidationError
 
 from orchestrator.errors import InputError
 from orchestrator.policy.documents import placement_document, read_stack, stack_files
@@ -32,18 +29,18 @@ if TYPE_CHECKING:
 SYNTH_OUTPUT = Path("cdktf.out") / "stacks"
 STACKS_APP = Path("stacks") / "__main__.py"
 SYNTH_TIMEOUT_S = 600
-"""A cold cdktf synth of every environment takes tens of seconds; ten minutes means it hangs."""
+"""A synth takes seconds (node starts the jsii kernel); ten minutes means it hangs."""
 
 
 def _newest_mtime(paths: list[Path]) -> float:
     return max((p.stat().st_mtime for p in paths), default=0.0)
 
 
-def synthesize(root: Path) -> None:
-    """Run the stacks app as cdktf would (`python -m stacks`), writing `cdktf.out/`."""
+def synthesize(root: Path, spec_path: Path) -> None:
+    """Run the stacks app cdktf.json names (`python -m stacks`) for one spec, writing `cdktf.out/`."""
     try:
-        done = subprocess.run([sys.executable, "-m", "stacks"], cwd=root, capture_output=True, text=True,
-                              timeout=SYNTH_TIMEOUT_S, check=False)
+        done = subprocess.run([sys.executable, "-m", "stacks", "--spec", str(spec_path.resolve())], cwd=root,
+                              capture_output=True, text=True, timeout=SYNTH_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise SynthFailed(f"`python -m stacks` did not finish in {SYNTH_TIMEOUT_S} s. To fix: run it yourself to see where it hangs") from None
     if done.returncode != 0:
@@ -68,7 +65,7 @@ def stack_documents(root: Path, spec: FleetSpec, spec_path: Path, stacks_dir: Pa
     if app.exists():
         sources = [spec_path, *app.parent.rglob("*.py")]
         if not files or min(f.stat().st_mtime for f in files) < _newest_mtime(sources):
-            synthesize(root)
+            synthesize(root, spec_path)
             files = stack_files(output, environment)
         if not files:
             raise InputError(f"`python -m stacks` wrote no stacks of environment '{environment}' under {SYNTH_OUTPUT}/{environment}-<provider>/. "
@@ -78,23 +75,6 @@ def stack_documents(root: Path, spec: FleetSpec, spec_path: Path, stacks_dir: Pa
                          f"({STACKS_APP}) to synthesize them. To fix: synthesize them (cdktf synth) and pass --stacks DIR, "
                          "or check the plan alone with --only placement")
     return [read_stack(f) for f in files]
-
-
-def read_placement(path: Path) -> Placement:
-    """A placement file, validated against the placement contract."""
-    from orchestrator.planner.placement import Placement  # the planner package imports HiGHS: only when a plan is read
-
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such plan file. To fix: pass a placement JSON (orchestrator plan --format json)") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the plan ({exc}). To fix: pass the JSON `orchestrator plan --format json` writes") from None
-    try:
-        return Placement.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise InputError(f"{path}: not a placement ({problems}). To fix: pass the JSON `orchestrator plan --format json` writes") from None
 
 
 def _plan_now(spec_path: Path) -> Placement:
@@ -113,8 +93,10 @@ def _plan_now(spec_path: Path) -> Placement:
 
 def plan_document(spec: FleetSpec, spec_path: Path, plan_file: Path | None = None) -> Document:
     """The plan to check, as the placement rules read it."""
+    from orchestrator.plan_store import LATEST, plans_dir, read_placement  # imports the planner (HiGHS): only when a plan is read
+
     environment = spec.environment or ""
-    latest = load_settings().state_dir(environment) / "plans" / "latest.json"
+    latest = plans_dir(load_settings(), environment) / LATEST
     if plan_file is not None:
         placement, source = read_placement(plan_file), str(plan_file)
     elif latest.exists():

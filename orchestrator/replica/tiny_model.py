@@ -4,8 +4,8 @@ No model can be downloaded where gpufleet is developed and tested, yet the local
 environment and the end-to-end tests must run the real vLLM paths (weights loading,
 tokenizing, chat templating, sampling, detokenizing, metrics). This builds such a model in
 a second or two, with the shape of the `tiny-llama` architecture row in
-`orchestrator/profiles/data/architectures.csv` (2 layers, hidden 64, MLP 256, 4 heads,
-32000-token vocab), so capacity estimates and the served model agree. Outputs are gibberish.
+`orchestrator/profiles/data/architectures.csv` (2 layers, hidden 64, MLP 256, 2 heads of
+32, 32000-token vocab), so capacity estimates and the served model agree. Outputs are gibberish.
 
 The tokenizer is byte-level BPE: 3 special tokens, the 256 byte symbols, and merges of
 byte pairs (most common ASCII first) up to exactly the model's vocab, so every sampled id
@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +31,8 @@ VOCAB_SIZE = 32000
 HIDDEN = 64
 INTERMEDIATE = 256
 LAYERS = 2
-HEADS = 4
-KV_HEADS = 4
+HEADS = 2  # head_dim 32: the smallest head size vLLM's CPU attention runs
+KV_HEADS = 2
 MAX_POSITIONS = 2048
 SEED = 20261123
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
@@ -120,17 +119,20 @@ def _write_tokenizer(directory: Path) -> None:
 
 
 def _write_weights(directory: Path) -> None:
-    """Random Llama weights (float32, small normal init; norms at 1) in one safetensors file."""
-    from safetensors.numpy import save_file
+    """Random Llama weights (bfloat16, as vLLM's CPU backend runs; small normal init, norms at 1)."""
+    import torch
+    from safetensors.torch import save_file
 
-    rng = np.random.default_rng(SEED)
+    generator = torch.Generator().manual_seed(SEED)
     head_dim = HIDDEN // HEADS
 
-    def normal(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+    def normal(*shape: int) -> torch.Tensor:
+        return (torch.randn(shape, generator=generator) * 0.02).to(torch.bfloat16)
 
-    tensors = {"model.embed_tokens.weight": normal(VOCAB_SIZE, HIDDEN),
-               "model.norm.weight": np.ones(HIDDEN, np.float32),
+    def ones(size: int) -> torch.Tensor:
+        return torch.ones(size, dtype=torch.bfloat16)
+
+    tensors = {"model.embed_tokens.weight": normal(VOCAB_SIZE, HIDDEN), "model.norm.weight": ones(HIDDEN),
                "lm_head.weight": normal(VOCAB_SIZE, HIDDEN)}
     for i in range(LAYERS):
         layer = f"model.layers.{i}"
@@ -142,8 +144,8 @@ def _write_weights(directory: Path) -> None:
             f"{layer}.mlp.gate_proj.weight": normal(INTERMEDIATE, HIDDEN),
             f"{layer}.mlp.up_proj.weight": normal(INTERMEDIATE, HIDDEN),
             f"{layer}.mlp.down_proj.weight": normal(HIDDEN, INTERMEDIATE),
-            f"{layer}.input_layernorm.weight": np.ones(HIDDEN, np.float32),
-            f"{layer}.post_attention_layernorm.weight": np.ones(HIDDEN, np.float32),
+            f"{layer}.input_layernorm.weight": ones(HIDDEN),
+            f"{layer}.post_attention_layernorm.weight": ones(HIDDEN),
         }
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
@@ -155,6 +157,6 @@ def _write_config(directory: Path) -> None:
         "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
         "head_dim": HIDDEN // HEADS, "max_position_embeddings": MAX_POSITIONS, "hidden_act": "silu",
         "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
-        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
     }
     (directory / COMPLETE_MARKER).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

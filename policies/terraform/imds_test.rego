@@ -22,3 +22,8 @@ test_denies_node_group_without_launch_template if {
 	])
 	fixtures.subjects(imds.deny) == {"aws_eks_node_group.h100"} with input as stack
 }
+
+test_denies_launch_template_without_metadata_options if {
+	stack := json.patch(fixtures.aws, [{"op": "remove", "path": "/resource/aws_launch_template/h100/metadata_options"}])
+	fixtures.subjects(imds.deny) == {"aws_launch_template.h100"} with input as stack
+}

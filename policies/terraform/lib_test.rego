@@ -47,3 +47,16 @@ test_gke_spot_and_preemptible_are_spot if {
 	lib.gpu_pools["google_container_node_pool.h100"].spot with input as preemptible
 	not lib.gpu_pools["google_container_node_pool.h100"].spot with input as fixtures.gcp
 }
+
+test_default_tags_come_from_the_node_groups_own_provider if {
+	stack := json.patch(fixtures.aws, [
+		{"op": "add", "path": "/provider/aws/-", "value": {"region": "eu-central-1", "alias": "eu-central-1"}},
+		{"op": "replace", "path": "/resource/aws_eks_node_group/h100/provider", "value": "aws.eu-central-1"},
+	])
+	lib.gpu_pools["aws_eks_node_group.h100"].tags == {"pool": "aws-use1-h100"} with input as stack
+	unaliased := json.patch(fixtures.aws, [
+		{"op": "remove", "path": "/provider/aws/0/alias"},
+		{"op": "remove", "path": "/resource/aws_eks_node_group/h100/provider"},
+	])
+	lib.gpu_pools["aws_eks_node_group.h100"].tags.owner == "ml-platform" with input as unaliased
+}

@@ -1,0 +1,89 @@
+"""The planner against its baselines, and how its solve time grows.
+
+    python -m bench.bench_planner [--quick]
+
+1. environments/hybrid.yaml: plan cost against (a) single cloud, (b) greedy, (c) per-region
+   GPU mix and (d) the LP bound; solve time and MIP gap.
+2. Instances generated from the real catalog and the peak windows of the public traces:
+   cost against (b)-(d), solve time against the targets (<= 2 s for 100 pools x 10 models x
+   20 regions, <= 30 s for 1000 x 50 x 100), MIP gap against 0.5 %.
+3. Scaling curves: pools 10 -> 1000, models 1 -> 50, user regions 1 -> 100.
+Ratios are plan / baseline (below 1.00: the plan is cheaper).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from bench.instances import generated_spec
+from orchestrator.catalog.price_catalog import load_price_catalog
+from orchestrator.inputs import load_inputs, resolve_inputs
+from orchestrator.planner import PlanOptions, build_problem, plan_problem
+from orchestrator.planner.baselines import all_baselines, greedy, lp_bound, per_region
+from orchestrator.spec import parse_spec
+
+REPO = Path(__file__).resolve().parent.parent
+OPTIONS = PlanOptions(time_limit_s=30.0, mip_gap=0.005)
+
+
+def ratio(cost: float, baseline) -> str:
+    if baseline.cost_per_hour in (None, 0):
+        return f"{baseline.name:<13} {'n/a':>10}   {baseline.detail}"
+    note = "" if baseline.serves_all else "  (baseline misses SLOs)"
+    return (f"{baseline.name:<13} ${baseline.cost_per_hour:>9,.2f}/h   plan/baseline {cost / baseline.cost_per_hour:5.2f}"
+            f"   saving {1 - cost / baseline.cost_per_hour:6.1%}{note}   {baseline.detail}")
+
+
+def solve_line(label: str, placement, seconds: float, target_s: float | None = None) -> str:
+    gap = placement.solver.mip_gap
+    target = f"   target {target_s:4.0f} s ratio {seconds / target_s:5.2f}" if target_s else ""
+    return (f"{label:<34} {seconds:7.2f} s  {placement.solver.status:<19} gap {0 if gap is None else gap:6.2%}"
+            f"  ${placement.cost_per_hour:>10,.2f}/h  unserved {len(placement.unserved)}{target}")
+
+
+def generated(pools: int, models: int, regions: int, catalog):
+    spec = parse_spec(generated_spec(pools, models, regions), f"generated-{pools}x{models}x{regions}")
+    return spec, resolve_inputs(spec, catalog)
+
+
+def main(quick: bool = False) -> None:
+    print(__doc__.splitlines()[0] + "\n")
+    catalog = load_price_catalog()
+
+    spec, inputs = load_inputs(REPO / "environments" / "hybrid.yaml", catalog)
+    problem = build_problem(spec, inputs)
+    started = time.perf_counter()
+    placement = plan_problem(problem, OPTIONS)
+    print(solve_line("hybrid (8 pools, 3 models, 7 regions)", placement, time.perf_counter() - started))
+    for baseline in all_baselines(spec, problem, catalog, OPTIONS):
+        print("   " + ratio(placement.cost_per_hour, baseline))
+
+    print("\nGenerated from the catalog and traces:")
+    sizes = [(100, 10, 20, 2.0)] + ([] if quick else [(300, 20, 50, None), (1000, 50, 100, 30.0)])
+    for pools, models, regions, target in sizes:
+        spec, inputs = generated(pools, models, regions, catalog)
+        problem = build_problem(spec, inputs)
+        started = time.perf_counter()
+        placement = plan_problem(problem, OPTIONS)
+        print(solve_line(f"{pools} pools x {models} models x {regions} regions", placement, time.perf_counter() - started, target))
+        for baseline in (greedy(problem, OPTIONS), per_region(problem, OPTIONS), lp_bound(problem, OPTIONS)):
+            print("   " + ratio(placement.cost_per_hour, baseline))
+
+    if quick:
+        return
+    print("\nScaling (time limit 30 s, gap 0.5 %):")
+    curves = [("pools", [(p, 10, 20) for p in (10, 30, 100, 300, 1000)]),
+              ("models", [(100, m, 20) for m in (1, 5, 10, 20, 50)]),
+              ("regions", [(100, 10, r) for r in (1, 10, 20, 50, 100)])]
+    for name, points in curves:
+        for pools, models, regions in points:
+            spec, inputs = generated(pools, models, regions, catalog)
+            started = time.perf_counter()
+            placement = plan_problem(build_problem(spec, inputs), OPTIONS)
+            print(solve_line(f"{name:<8} {pools:>4} x {models:>2} x {regions:>3}", placement, time.perf_counter() - started))
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

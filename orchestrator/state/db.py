@@ -1,0 +1,80 @@
+"""Opening the state database: one engine and session factory per URL, tables created on open.
+
+SQLite (the default, a file in the environment's state directory) is shared by the CLI and
+the local supervisor process at once, so it runs in WAL mode with a busy timeout; any other
+SQLAlchemy URL (PostgreSQL in CI and production) is used as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.errors import GpufleetError
+from orchestrator.settings import Settings
+from orchestrator.state.tables import Base
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+class StateError(GpufleetError):
+    """The state database cannot be opened or written."""
+
+
+def state_url(settings: Settings, environment: str, spec_url: str | None = None) -> str:
+    """The spec's `state.url` when set, else an SQLite file in the environment's state directory."""
+    if spec_url:
+        return spec_url
+    directory = settings.state_dir(environment)
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'state.db'}"
+
+
+@dataclass(frozen=True)
+class StateStore:
+    """An open state database: `with store.session() as s:` commits on success, rolls back on error."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API connection)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.close()
+
+
+def open_state(url: str) -> StateStore:
+    """Connect to `url` and create any missing tables."""
+    try:
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StateError(
+            f"cannot open the state database {engine_safe(url)}: {exc}. "
+            "To fix: check the spec's state.url (driver installed, server reachable, credentials)"
+        ) from exc
+    return StateStore(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def engine_safe(url: str) -> str:
+    """`url` with any password hidden, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
