@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
         files = _spec_files(args)
-        from stacks.app import build_app, load_environment  # after argument errors: importing cdktn starts node
+        from stacks.app import build_app, load_environment, stack_name  # after argument errors: importing cdktn starts node
 
         environments = [load_environment(path) for path in files]
         app = build_app(environments, args.outdir)
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except GpufleetError as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return 1
-    stacks = [f"{e.name}-{p}" for e in environments for p in e.by_provider()]
-    print(f"synthesized {len(stacks)} stacks into {Path(app.outdir) / 'stacks'}: {', '.join(stacks)}")
+    stacks = [stack_name(e.name, p) for e in environments for p in e.by_provider()]
+    print(f"synthesized into {Path(app.outdir) / 'stacks'}: {', '.join(stacks) or 'no stacks'}")
     return 0
 
 

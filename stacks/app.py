@@ -24,7 +24,7 @@ from cdktn import App, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from orchestrator.catalog.price_catalog import PriceCatalog, load_price_catalog
-from orchestrator.errors import SpecError
+from orchestrator.errors import InputError, SpecError
 from orchestrator.inputs import load_inputs
 from orchestrator.settings import load_settings
 from orchestrator.spec.loader import line_map, locate
@@ -87,8 +87,7 @@ class FleetStack(TerraformStack):
             construct = getattr(module, class_name)
             providers = module.providers(self, pools)
             for pool in pools:
-                key = pool.pool.region if provider in ("aws", "gcp", "azure") else pool.cluster
-                identifiers[pool.name] = construct(self, pool.name, pool, providers[key]).identifiers
+                identifiers[pool.name] = construct(self, pool.name, pool, providers[pool.name]).identifiers
         else:
             identifiers = {pool.name: local_identifiers(pool) for pool in pools}
         TerraformOutput(self, "pools", value=identifiers,
@@ -109,6 +108,11 @@ def project_context() -> dict:
 def build_app(environments: list[Environment], outdir: str | None = None, *, trim: bool = True) -> App:
     """An app with every stack of the environments. Without `outdir`, cdktn's default: the CLI's
     CDKTF_OUTDIR, else `cdktf.out`. `trim=False` loads whole provider assemblies (benchmarks only)."""
+    names = [e.name for e in environments]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"more than one spec declares environment {', '.join(repr(n) for n in twice)}; stack names would clash. "
+                         "To fix: give each spec its own `environment:` name")
     if outdir:
         Path(outdir).mkdir(parents=True, exist_ok=True)  # cdktn creates only the last level
     app = App(outdir=outdir, context=project_context()) if outdir else App(context=project_context())

@@ -70,12 +70,13 @@ def node_group_args(pool: PoolDeclaration) -> dict:
 
 
 def providers(scope: Construct, pools: list[PoolDeclaration]) -> dict[str, object]:
-    """One AWS provider per region the pools are in, aliased by region."""
+    """Each pool's provider: one AWS provider per region the pools are in, aliased by region."""
     bindings.load_provider("aws")
     from cdktn_provider_aws.provider import AwsProvider
 
     regions = sorted({p.pool.region for p in pools})
-    return {region: AwsProvider(scope, f"aws-{region}", region=region, alias=region) for region in regions}
+    by_region = {region: AwsProvider(scope, f"aws-{region}", region=region, alias=region) for region in regions}
+    return {p.name: by_region[p.pool.region] for p in pools}
 
 
 class AwsGpuPool(Construct):

@@ -69,12 +69,12 @@ def node_pool_args(pool: PoolDeclaration) -> dict:
 
 
 def providers(scope: Construct, pools: list[PoolDeclaration]) -> dict[str, object]:
-    """One azurerm provider (resources name their location); subscription from ARM_SUBSCRIPTION_ID."""
+    """Each pool's provider: one azurerm provider (resources name their location); subscription from ARM_SUBSCRIPTION_ID."""
     bindings.load_provider("azure")
     from cdktn_provider_azurerm.provider import AzurermProvider
 
     provider = AzurermProvider(scope, "azurerm", features=[{}])
-    return {p.pool.region: provider for p in pools}
+    return {p.name: provider for p in pools}
 
 
 class AzureGpuPool(Construct):

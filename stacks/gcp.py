@@ -82,12 +82,12 @@ def node_pool_args(pool: PoolDeclaration) -> dict:
 
 
 def providers(scope: Construct, pools: list[PoolDeclaration]) -> dict[str, object]:
-    """One Google provider: every resource names its own location. Project: from the environment (GOOGLE_PROJECT)."""
+    """Each pool's provider: one Google provider: every resource names its own location. Project: from the environment (GOOGLE_PROJECT)."""
     bindings.load_provider("gcp")
     from cdktn_provider_google.provider import GoogleProvider
 
     provider = GoogleProvider(scope, "google")
-    return {p.pool.region: provider for p in pools}
+    return {p.name: provider for p in pools}
 
 
 class GcpGpuPool(Construct):

@@ -56,18 +56,19 @@ def device_plugin_values(pool: PoolDeclaration) -> str:
 
 
 def providers(scope: Construct, pools: list[PoolDeclaration]) -> dict[str, tuple[object, object]]:
-    """A Kubernetes and a Helm provider per site cluster (kube context), aliased by it."""
+    """Each pool's providers: a Kubernetes and a Helm provider per site cluster (kube context), aliased by it."""
     bindings.load_provider("onprem")
     from cdktn_provider_helm.provider import HelmProvider
     from cdktn_provider_kubernetes.provider import KubernetesProvider
 
-    return {
+    by_cluster = {
         cluster: (
             KubernetesProvider(scope, f"kubernetes-{cluster}", config_context=cluster, alias=cluster),
             HelmProvider(scope, f"helm-{cluster}", kubernetes={"config_context": cluster}, alias=cluster),
         )
         for cluster in sorted({p.cluster for p in pools})
     }
+    return {p.name: by_cluster[p.cluster] for p in pools}
 
 
 class OnpremGpuPool(Construct):

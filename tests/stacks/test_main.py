@@ -21,7 +21,7 @@ models:
 def test_synthesizes_the_named_environment(tmp_path, capsys):
     assert main(["--env", "local", "--outdir", str(tmp_path)]) == 0
     assert (tmp_path / "stacks" / "local-local" / "cdk.tf.json").is_file()
-    assert "synthesized 1 stacks" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"synthesized into {tmp_path / 'stacks'}: local-local\n"
 
 
 def test_bad_spec_is_a_located_message_and_exit_2(tmp_path, capsys):

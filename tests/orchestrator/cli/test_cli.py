@@ -76,7 +76,7 @@ def test_broken_copy_fails_with_exit_2_naming_the_field(capsys: pytest.CaptureFi
     [
         ("instance_type: p5.48xlarge", "instance_type: p5.48xlarg", "pools[1].instance_type: unknown aws GPU instance type 'p5.48xlarg'. Did you mean 'p5.48xlarge'"),
         ("region: us-east-1\n    instance_type: p5", "region: us-east-l\n    instance_type: p5", "pools[1].region: unknown aws region 'us-east-l'. Did you mean"),
-        ("zone: us-central1-a", "zone: us-central1-z", "pools[4].zone: a3-highgpu-8g is not offered in us-central1-z"),
+        ("zone: us-central1-a", "zone: us-central1-z", "pools[5].zone: a3-highgpu-8g is not offered in us-central1-z"),
         ("gpu: A100-80GB", "gpu: A100-80G", "pools[0].gpu:"),
         ("architecture: llama-3.3-70b", "architecture: llama-3.3-70", "models[2].architecture:"),
         ("region: frankfurt,     requests_per_second: 30", "region: frankfurd,     requests_per_second: 30", "demand[3].region:"),
@@ -99,7 +99,7 @@ def test_spot_market_without_a_price(capsys: pytest.CaptureFixture[str], tmp_pat
     path = broken_copy(tmp_path, "instance_type: Standard_NC24ads_A100_v4   # 1x A100 80GB\n    capacity: on_demand",
                        "instance_type: Standard_NC24ads_A100_v4   # 1x A100 80GB\n    capacity: reserved")
     code, _, err = run(capsys, "validate", "--spec", str(path))
-    assert code == 2 and "pools[6].capacity: no reserved price" in err
+    assert code == 2 and "pools[7].capacity: no reserved price" in err
 
 
 def test_unknown_environment_suggests(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,7 +63,7 @@ def test_plan_is_self_consistent(hybrid_plan: dict) -> None:
         shares[(route["model"], route["region"])] = shares.get((route["model"], route["region"]), 0) + route["share"]
     assert all(total == pytest.approx(1, abs=1e-4) for total in shares.values())
     assert len(shares) == len(hybrid_plan["demand"]) and not hybrid_plan["unserved"]
-    assert len(hybrid_plan["pools"]) == 8  # every pool considered, unused ones with nodes 0
+    assert len(hybrid_plan["pools"]) == 9  # every pool considered, unused ones with nodes 0
 
 
 def test_plan_reports_savings_against_baselines(hybrid_plan: dict) -> None:
