@@ -43,7 +43,7 @@ def generated_spec(pools: int, models: int, regions: int, seed: int = 7) -> str:
     offers = [o for o in load_price_catalog().offers if o.on_demand_per_hour and o.gpu_memory_gb >= 24]
     chosen = rng.sample(offers, pools)
     # users live where the clouds are (every user region has pools nearby), plus metros
-    places = sorted({f"{o.provider}:{o.region}" for o in chosen}) + sorted(n for n in load_regions().names() if ":" not in n)
+    places = sorted({f"{o.provider}:{o.region}" for o in chosen}) + sorted(n for n in load_regions().names() if ":" not in n and n != "local")
     rng.shuffle(places)
     user_regions = places[:regions]
     mixes = trace_mixes()

@@ -230,12 +230,15 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
             issues.append(SpecIssue(f"demand[{index}].region", str(exc)))
             continue
         by_place: dict[Location, LatencyInput] = {}  # many pools share a region: estimate once
-        for pool in pools:
-            place = locations[pool.pool]
-            if place not in by_place:
-                estimate = latency_model.rtt(user, place)
-                by_place[place] = LatencyInput(region=region, pool="", rtt_ms=round(estimate.rtt_ms, 2), source=estimate.source)
-            latency.append(replace(by_place[place], pool=pool.pool))
+        try:
+            for pool in pools:
+                place = locations[pool.pool]
+                if place not in by_place:
+                    estimate = latency_model.rtt(user, place)
+                    by_place[place] = LatencyInput(region=region, pool="", rtt_ms=round(estimate.rtt_ms, 2), source=estimate.source)
+                latency.append(replace(by_place[place], pool=pool.pool))
+        except InputError as exc:  # e.g. users on `local` and a pool elsewhere
+            issues.append(SpecIssue(f"demand[{index}].region", str(exc)))
 
     if issues:
         raise SpecError(file, issues)

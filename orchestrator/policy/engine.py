@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 import regorus
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.policy.errors import PolicyError
 
@@ -38,12 +38,12 @@ class Violation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    severity: Severity
-    rule: str
-    package: str
-    subject: str
-    message: str
-    document: str
+    severity: Severity = Field(description="deny blocks; warn is reported.")
+    rule: str = Field(description="The rule's id, e.g. terraform.tags (its package when the rule gives none).")
+    package: str = Field(description="The Rego package whose deny or warn set held the entry.")
+    subject: str = Field(description="The resource address or model the entry is about ('' when the rule gives none).")
+    message: str = Field(description="What is wrong and how to fix it, as conftest prints it.")
+    document: str = Field(description="The checked document: a stack name (hybrid-aws) or `plan`.")
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ deny contains gpufleet.violation("placement.residency", model, message) if {
 	)
 }
 
+# `local` (this machine, the embedded default) is no place residency could be about.
 warn contains gpufleet.violation("placement.residency", row.region, message) if {
 	some row in input.demand
+	row.region != "local"
 	object.get(row, "continent", null) == null
 	message := sprintf("user region of %s demand has no known continent, so residency cannot be checked for it. To fix: name a known region or metro (docs/latency.md)", [row.model])
 }

@@ -43,4 +43,6 @@ test_denies_replicas_outside_the_models_residency if {
 test_warns_on_demand_without_a_continent if {
 	plan := json.patch(fixtures.plan, [{"op": "replace", "path": "/demand/1/continent", "value": null}])
 	fixtures.subjects(residency.warn) == {"virginia"} with input as plan with data.gpufleet.models as fixtures.models
+	local := json.patch(plan, [{"op": "replace", "path": "/demand/1/region", "value": "local"}])
+	count(residency.warn) == 0 with input as local with data.gpufleet.models as fixtures.models
 }

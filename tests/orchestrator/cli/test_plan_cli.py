@@ -107,3 +107,23 @@ def test_bad_current_file_is_input_error(capsys: pytest.CaptureFixture[str], tmp
     bad.write_text("{}")
     code, _, err = run(capsys, "plan", "--env", "local", "--current", str(bad), "--no-save")
     assert code == 2 and "not a placement" in err
+
+
+def test_plan_takes_demand_from_a_trace(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    # 60 requests in the first 10 s, then 5 over the next 50 s: the busiest 10 s window has 6 req/s
+    rows = [{"timestamp": i * 166, "input_length": 100, "output_length": 20, "hash_ids": []} for i in range(60)]
+    rows += [{"timestamp": 10_000 + i * 10_000, "input_length": 300, "output_length": 40, "hash_ids": []} for i in range(5)]
+    trace.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, out, err = run(capsys, "plan", "--env", "local", "--trace", str(trace), "--window-s", "10", "--scale", "0.5",
+                         "--format", "json", "--no-baselines", "--no-save")
+    assert code == 0, err
+    demand = json.loads(out)["demand"]
+    assert [(d["model"], d["region"], d["rps"], d["input_tokens"], d["output_tokens"]) for d in demand] == [("tiny-llama", "local", 3.0, 100, 20)]
+
+
+def test_trace_for_an_unknown_model_is_input_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": []}\n')
+    code, _, err = run(capsys, "plan", "--env", "local", "--trace", str(trace), "--trace-model", "gpt", "--no-save")
+    assert code == 2 and "--trace-model 'gpt' is not a model of the spec" in err

@@ -1,0 +1,132 @@
+"""The one small interface every provider implements, and the steps and observations it speaks.
+
+A provider turns declarative steps into running replicas in one kind of place and reports
+what it observes there. It never calls the planner. Steps are idempotent: applying one that
+already holds is a success, and `apply` returns promptly, raising `StepPending` while the
+place is still getting there (a replica loading its model, a node booting), so the caller
+(rebalance, `orchestrator up`) polls and can show progress.
+
+    ScaleUp(model, pool, count)    at least `count` replicas ready and in the gateway
+    ScaleDown(model, pool, count)  at most `count`: the others leave the gateway first,
+                                   then drain (in-flight requests finish) and stop
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.errors import ProviderError
+
+
+class StepPending(ProviderError):
+    """The step is under way; apply it again after `retry_after_s` (not a failure)."""
+
+    def __init__(self, message: str, retry_after_s: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Capability(str, enum.Enum):
+    """What a provider can do beyond the interface; checked before a plan is applied."""
+
+    gpu = "gpu"                      # real accelerators (local runs CPU vLLM)
+    spot = "spot"                    # spot/preemptible capacity
+    node_scaling = "node_scaling"    # adds and removes nodes itself
+    process_pids = "process_pids"    # replicas are local processes with pids
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReplicaSpec(_Frozen):
+    """What one replica of a model runs: the replica entrypoint's settings."""
+
+    source: str = Field(description="Weights: s3://, gs://, az://, a Hugging Face id or a local path.")
+    served_name: str = Field(description="The model name clients ask for.")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per replica.")
+    max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens.")
+
+
+class ScaleUp(_Frozen):
+    kind: Literal["scale_up"] = "scale_up"
+    model: str
+    pool: str
+    count: int = Field(ge=0)
+    replica: ReplicaSpec
+
+
+class ScaleDown(_Frozen):
+    kind: Literal["scale_down"] = "scale_down"
+    model: str
+    pool: str
+    count: int = Field(ge=0)
+
+
+Step = Annotated[ScaleUp | ScaleDown, Field(discriminator="kind")]
+
+
+class Offer(_Frozen):
+    """Capacity a provider can run replicas on (a pool it manages)."""
+
+    pool: str
+    gpu: str
+    gpus_per_node: int
+    max_nodes: int
+    cost_per_node_hour: float
+
+
+class ObservedReplica(_Frozen):
+    model: str
+    pool: str
+    url: str
+    healthy: bool
+    pid: int | None = Field(None, description="Local replicas only.")
+    restarts: int = 0
+
+
+class ObservedPool(_Frozen):
+    pool: str
+    nodes: int
+    healthy_nodes: int
+
+
+class ObservedGateway(_Frozen):
+    url: str
+    healthy: bool
+    metrics_url: str | None = None
+
+
+class FleetState(_Frozen):
+    """What a provider observes now: facts, probed, not what it was asked for."""
+
+    gateway: ObservedGateway | None
+    pools: list[ObservedPool]
+    replicas: list[ObservedReplica]
+    planned: dict[str, int] = Field(default_factory=dict, description="'model@pool' -> replicas asked for.")
+
+
+class Provider(ABC):
+    """One kind of place replicas run. Subclasses declare `capabilities`."""
+
+    capabilities: ClassVar[frozenset[Capability]]
+
+    @abstractmethod
+    def offers(self) -> list[Offer]:
+        """The pools this provider can run replicas on, with their size and price."""
+
+    @abstractmethod
+    def apply(self, step: Step) -> None:
+        """Move toward `step`; return once it holds, raise StepPending while under way."""
+
+    @abstractmethod
+    def observe(self) -> FleetState:
+        """Replicas, pools and gateway as they are now (probed)."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Stop everything this provider runs for the environment; idempotent, StepPending while stopping."""
