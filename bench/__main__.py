@@ -1,7 +1,9 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_inputs, bench_planner
+from bench import bench_inputs, bench_planner, bench_policies
 
 bench_inputs.main()
 print()
 bench_planner.main()
+print()
+bench_policies.main()

@@ -64,6 +64,7 @@ class DemandInput:
     rps: float
     input_tokens: int
     output_tokens: int
+    continent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,14 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
     latency_model = load_latency_model()
     latency: list[LatencyInput] = []
     first_use = {d.region: i for i, d in reversed(list(enumerate(spec.demand)))}
+    continents: dict[str, str | None] = {}
     for region, index in first_use.items():
         try:
             user = resolve(region)
         except InputError as exc:
             issues.append(SpecIssue(f"demand[{index}].region", str(exc)))
             continue
+        continents[region] = user.continent
         by_place: dict[Location, LatencyInput] = {}  # many pools share a region: estimate once
         try:
             for pool in pools:
@@ -246,7 +249,8 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
         environment=spec.environment or "default",
         budget_usd_per_hour=spec.budget.usd_per_hour,
         models=tuple(ModelInput(m.name, m.min_replicas, m.slo.max_rtt_ms, m.slo.ttft_p95_ms, m.slo.tpot_p95_ms) for m in spec.models),
-        demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens) for d in spec.demand),
+        demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens, continents.get(d.region))
+                     for d in spec.demand),
         pools=tuple(pools),
         capacity=tuple(capacity),
         latency=tuple(latency),

@@ -3,8 +3,8 @@
 A prebuilt provider package (`cdktn_provider_aws`, ...) ships one jsii assembly for
 every resource of its provider: AWS's is a 46 MB tarball holding a 155 MB type
 manifest and 2,400 JavaScript modules. Importing any one resource class makes the
-kernel unpack, parse and `require` all of it (about 4 s and 770 MB for AWS, 11 s and
-2.1 GB for the four providers of a hybrid fleet), which is most of a synth.
+kernel unpack, parse and `require` all of it (about 4 s and 770 MB for AWS, 14 s and
+2.15 GB for the five provider packages of a hybrid fleet), which is most of a synth.
 
 So before a construct imports its resource classes, `load(package)` hands the kernel a
 *trimmed* copy of the package's assembly: the same name and version, holding only the

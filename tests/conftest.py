@@ -17,3 +17,16 @@ def gpufleet_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("GPUFLEET_HOME", str(home))
     monkeypatch.setenv("GPUFLEET_ENVIRONMENTS_DIR", str(ENVIRONMENTS))
     return home
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the `orchestrator` command in-process as its console script does; (exit code, stdout, stderr)."""
+    from orchestrator.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

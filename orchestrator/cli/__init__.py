@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import catalog, plan, spec_cmd, validate
+from orchestrator.cli import catalog, plan, policy, spec_cmd, validate
 from orchestrator.cli.common import errors
 from orchestrator.errors import GpufleetError, InputError
 
@@ -25,6 +25,7 @@ app.command(name="validate")(validate.validate)
 app.command(name="plan")(plan.plan)
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(spec_cmd.app, name="spec")
+app.add_typer(policy.app, name="policy")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,7 @@ def plan(
     trace_region: Annotated[str | None, typer.Option(help="User region the trace's requests come from (default: the only region).")] = None,
     window_s: Annotated[float, typer.Option(help="Trace window, seconds (the busiest one is used).", min=1.0)] = 300.0,
     scale: Annotated[float, typer.Option(help="Multiply the trace's request rate.", min=0.0)] = 1.0,
+    policy_rules: Annotated[bool, typer.Option(help="Plan within the placement policies' residency areas and spot caps.")] = True,
     baselines: Annotated[bool, typer.Option(help="Also compute the baselines and the savings against them.")] = True,
     save: Annotated[bool, typer.Option(help="Store as the environment's latest plan (read by policy check and rebalance).")] = True,
 ) -> None:
@@ -60,7 +61,12 @@ def plan(
         running = {(r.model, r.pool): r.count for r in read_placement(current).replicas}
     options = PlanOptions(time_limit_s=time_limit_s, mip_gap=mip_gap, spot_overprovision=spot_overprovision,
                           max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd)
-    problem = build_problem(fleet, inputs, running)
+    rules = None
+    if policy_rules:
+        from orchestrator.policy import planning_rules
+
+        rules = planning_rules(fleet, Path.cwd())
+    problem = build_problem(fleet, inputs, running, rules)
     with errors.status("solving…"):
         placement = plan_problem(problem, options)
     compared: list[Baseline] = []
@@ -68,7 +74,7 @@ def plan(
         from orchestrator.planner.baselines import all_baselines
 
         with errors.status("computing baselines…"):
-            compared = all_baselines(fleet, build_problem(fleet, inputs), catalog, options, settings.profiles_dir)
+            compared = all_baselines(fleet, build_problem(fleet, inputs, rules=rules), catalog, options, settings.profiles_dir)
     if save:
         save_placement(settings, placement)
     if output is OutputFormat.json:

@@ -3,6 +3,6 @@
 from orchestrator.planner.milp import PlanOptions
 from orchestrator.planner.placement import Placement
 from orchestrator.planner.plan import plan_fleet, plan_problem
-from orchestrator.planner.problem import Problem, build_problem
+from orchestrator.planner.problem import PlacementRules, Problem, ResidencyArea, build_problem
 
-__all__ = ["PlanOptions", "Placement", "Problem", "build_problem", "plan_fleet", "plan_problem"]
+__all__ = ["PlacementRules", "PlanOptions", "Placement", "Problem", "ResidencyArea", "build_problem", "plan_fleet", "plan_problem"]

@@ -29,7 +29,7 @@ Constraints
     demand     Σ_p f_mrp + u_mr = λ_mr
     replicas   Σ_p x_mp + s_m ≥ N_m
     spread     y_md ≤ Σ_{p∈d} x_mp,  Σ_d y_md + t_m ≥ S_m
-    spot       Σ_{p spot} f_mrp ≤ φ Σ_p f_mrp      (φ = max spot share, when < 1)
+    spot       Σ_{p spot} a_mp x_mp ≤ φ_m Σ_p a_mp x_mp   (φ_m = max spot share of m's capacity, when < 1)
     budget     Σ c_p n_p ≤ max(B, Σ c_p lo_p)
     churn      x_mp − d⁺_mp + d⁻_mp = x⁰_mp
 """
@@ -61,7 +61,7 @@ class PlanOptions:
     spot_overprovision: float = 0.25
     """Spot replicas count at 1/(1+x) of their capacity (SpotHedge-style headroom for preemption)."""
     max_spot_share: float = 1.0
-    """Largest share of a model's served load on spot pools (1.0: no cap)."""
+    """Largest share of any model's serving capacity on spot pools (1.0: no cap); the policy data's per-model caps apply too."""
     replica_weight_usd: float = 1e-4
     """$/h per GPU a replica holds: breaks ties towards fewer replicas on already-paid nodes."""
     churn_usd_per_replica: float = 0.5
@@ -242,12 +242,13 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
             spread_shortfall[m.model] = t = mat.col(0, spread.min, shortfall_penalty, True)
             mat.row([(y, 1.0) for y in indicators] + [(t, 1.0)], lower=spread.min)
 
-    if options.max_spot_share < 1.0:
-        by_model: dict[str, list[tuple[int, float]]] = {}
-        for (model, _region, pool), col in flows.items():
-            spot = 1.0 if problem.pool_by_name[pool].capacity == "spot" else 0.0
-            by_model.setdefault(model, []).append((col, spot - options.max_spot_share))
-        for terms in by_model.values():
+    for m in problem.models:  # spot share of serving capacity: Σ_spot a x ≤ φ Σ a x
+        cap = min(options.max_spot_share, problem.rules.spot_cap(m.model))
+        if cap >= 1.0:
+            continue
+        terms = [(col, ((1.0 if problem.pool_by_name[pool].capacity == "spot" else 0.0) - cap) * problem.capacity[(model, pool)].rps_per_replica)
+                 for (model, pool), col in replicas.items() if model == m.model]
+        if terms:
             mat.row(terms, upper=0.0)
 
     effective_budget = None

@@ -15,7 +15,7 @@ from orchestrator.planner.milp import PlanOptions, Solution, solve
 from orchestrator.planner.placement import (
     CapacityRow, DemandRow, LatencyRow, ModelRow, Placement, PoolRow, ReplicaRow, RouteRow, SolverInfo, UnservedRow,
 )
-from orchestrator.planner.problem import Problem, build_problem
+from orchestrator.planner.problem import PlacementRules, Problem, build_problem
 from orchestrator.spec import FleetSpec
 
 EPS = 1e-6
@@ -26,9 +26,11 @@ def plan_fleet(
     inputs: FleetInputs,
     options: PlanOptions | None = None,
     current: dict[tuple[str, str], int] | None = None,
+    rules: PlacementRules | None = None,
 ) -> Placement:
-    """The cheapest placement serving every region within its SLOs; churn-aware when `current` is given."""
-    return plan_problem(build_problem(spec, inputs, current), options or PlanOptions())
+    """The cheapest placement serving every region within its SLOs; churn-aware when `current` is given,
+    within the policy guardrails when `rules` are."""
+    return plan_problem(build_problem(spec, inputs, current, rules), options or PlanOptions())
 
 
 def plan_problem(problem: Problem, options: PlanOptions) -> Placement:
@@ -94,10 +96,16 @@ def _explain(problem: Problem, solution: Solution, options: PlanOptions, replica
             cheapest = min(hosts, key=lambda p: _cost_per_rps(problem, m.model, p))
             for d in (d for d in problem.demand if d.model == m.model):
                 if cheapest not in problem.eligible[(d.model, d.region)]:
-                    notes.append(f"max_rtt_ms {m.max_rtt_ms:g} excludes {m.model}'s cheapest pool per req/s, {cheapest} "
-                                 f"({problem.rtt[(d.region, cheapest)]:.0f} ms), for users in {d.region}")
-    if options.max_spot_share < 1.0:
-        notes.append(f"spot share capped at {options.max_spot_share:.0%} of each model's load")
+                    rtt = problem.rtt[(d.region, cheapest)]
+                    rule = f"max_rtt_ms {m.max_rtt_ms:g}" if rtt > m.max_rtt_ms else "residency"
+                    notes.append(f"{rule} excludes {m.model}'s cheapest pool per req/s, {cheapest} ({rtt:.0f} ms), for users in {d.region}")
+    for m in problem.models:
+        cap = min(options.max_spot_share, problem.rules.spot_cap(m.model))
+        if cap < 1.0:
+            notes.append(f"spot share of {m.model}'s capacity capped at {cap:.0%}")
+    for area in problem.rules.residency_areas:
+        notes.append(f"residency '{area.name}': users in {', '.join(sorted(area.continents))} served only from pools there"
+                     + (" or on-prem" if area.allow_onprem else ""))
     if any(problem.pool_by_name[p].capacity == "spot" for p in problem.pool_by_name):
         notes.append(f"spot replicas count at 1/{1 + options.spot_overprovision:g} of their capacity (preemption headroom)")
     return notes

@@ -16,6 +16,37 @@ from orchestrator.spec import FleetSpec, Spread
 
 
 @dataclass(frozen=True)
+class ResidencyArea:
+    """Users on these continents are served only from pools on them (or on-prem, when allowed)."""
+
+    name: str
+    continents: frozenset[str]
+    allow_onprem: bool = True
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """Guardrails the planner plans within, so its plans pass the placement policies.
+
+    Built from the policy data (`orchestrator.policy.placement_rules`); empty means none.
+    `max_spot_share` caps, per model (key `default` for the rest), the share of its serving
+    capacity (replicas x req/s per replica) on spot pools.
+    """
+
+    residency_areas: tuple[ResidencyArea, ...] = ()
+    max_spot_share: dict[str, float] = field(default_factory=dict)
+
+    def spot_cap(self, model: str) -> float:
+        return self.max_spot_share.get(model, self.max_spot_share.get("default", 1.0))
+
+    def route_allowed(self, user_continent: str | None, pool: PoolInput) -> bool:
+        for area in self.residency_areas:
+            if user_continent in area.continents:
+                return pool.continent in area.continents or (area.allow_onprem and pool.provider == "onprem")
+        return True
+
+
+@dataclass(frozen=True)
 class Problem:
     """What the planner optimises over; `current` is the placement running now (model, pool) -> replicas."""
 
@@ -28,6 +59,7 @@ class Problem:
     spread: dict[str, Spread] = field(default_factory=dict)
     budget_usd_per_hour: float | None = None
     current: dict[tuple[str, str], int] = field(default_factory=dict)
+    rules: PlacementRules = field(default_factory=PlacementRules)
     inputs: FleetInputs | None = None
 
     @cached_property
@@ -45,13 +77,14 @@ class Problem:
 
     @cached_property
     def eligible(self) -> dict[tuple[str, str], list[str]]:
-        """(model, user region) -> pools that may serve it: capacity within SLO and RTT within max_rtt_ms."""
+        """(model, user region) -> pools that may serve it: capacity within SLO, RTT within max_rtt_ms, residency."""
         out: dict[tuple[str, str], list[str]] = {}
         for d in self.demand:
             limit = self.model_by_name[d.model].max_rtt_ms
             out[(d.model, d.region)] = [
                 p.pool for p in self.pools
                 if self.serves(d.model, p.pool) and self.rtt.get((d.region, p.pool), float("inf")) <= limit
+                and self.rules.route_allowed(d.continent, p)
             ]
         return out
 
@@ -79,8 +112,13 @@ class Problem:
         }[across]
 
 
-def build_problem(spec: FleetSpec, inputs: FleetInputs, current: dict[tuple[str, str], int] | None = None) -> Problem:
-    """The problem for a resolved spec; `current` makes the plan churn-aware."""
+def build_problem(
+    spec: FleetSpec,
+    inputs: FleetInputs,
+    current: dict[tuple[str, str], int] | None = None,
+    rules: PlacementRules | None = None,
+) -> Problem:
+    """The problem for a resolved spec; `current` makes the plan churn-aware, `rules` adds policy guardrails."""
     return Problem(
         environment=inputs.environment,
         pools=inputs.pools,
@@ -91,6 +129,7 @@ def build_problem(spec: FleetSpec, inputs: FleetInputs, current: dict[tuple[str,
         spread={m.name: m.spread for m in spec.models if m.spread is not None},
         budget_usd_per_hour=inputs.budget_usd_per_hour,
         current=dict(current or {}),
+        rules=rules or PlacementRules(),
         inputs=inputs,
     )
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.policy.data import policy_data
+from orchestrator.planner.problem import PlacementRules
+from orchestrator.policy.data import policy_data, placement_rules
 from orchestrator.policy.documents import placement_document
 from orchestrator.policy.engine import DATA_ROOT, Document, Namespace, PolicySet, Violation
 from orchestrator.policy.errors import PolicyDenied
@@ -94,3 +95,8 @@ def enforce_placement(spec: FleetSpec, placement: Placement, root: Path) -> Poli
     if report.denials:
         raise PolicyDenied(f"applying the plan of environment '{report.environment}'", report.denials)
     return report
+
+
+def planning_rules(spec: FleetSpec, root: Path) -> PlacementRules:
+    """The placement policies' guardrails for the planner to plan within."""
+    return placement_rules(_rules(spec, root)[1])

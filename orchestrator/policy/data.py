@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.planner.problem import PlacementRules, ResidencyArea
 from orchestrator.policy.engine import deep_merge
 from orchestrator.policy.errors import PolicyError
 from orchestrator.spec import FleetSpec
@@ -45,3 +46,15 @@ def policy_data(spec: FleetSpec, defaults: dict[str, Any]) -> dict[str, Any]:
                 "To fix: correct the key, or add it with a default to a policies/*/data file first (docs/policies.md)"
             )
     return deep_merge(deep_merge(defaults, spec_facts(spec)), spec.policies.data)
+
+
+def placement_rules(data: dict[str, Any]) -> PlacementRules:
+    """The guardrails of the placement policies the planner can plan within (residency areas, spot caps).
+
+    Planning inside them means `plan` proposes what `policy check` will let `rebalance` apply.
+    """
+    areas = tuple(
+        ResidencyArea(name=name, continents=frozenset(area.get("continents", [])), allow_onprem=bool(area.get("allow_onprem", True)))
+        for name, area in sorted(data.get("residency_areas", {}).items())
+    )
+    return PlacementRules(residency_areas=areas, max_spot_share={k: float(v) for k, v in data.get("max_spot_share", {}).items()})

@@ -12,19 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
-from orchestrator.cli import common, main
+from orchestrator.cli import common
 from tests.conftest import ENVIRONMENTS, REPO
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run_cli as run
 
 
 def broken_copy(tmp_path: Path, old: str, new: str, env: str = "hybrid") -> Path:

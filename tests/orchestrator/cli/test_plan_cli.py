@@ -13,7 +13,8 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.planner.placement import Placement
 from tests.conftest import ENVIRONMENTS
-from tests.orchestrator.cli.test_cli import broken_copy, run
+from tests.conftest import run_cli as run
+from tests.orchestrator.cli.test_cli import broken_copy
 
 CONTRACT = {  # DESIGN.md's placement contract: these keys must be there
     "top": {"environment", "cost_per_hour", "lower_bound_per_hour", "solver", "models", "demand", "pools",

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cli
-from orchestrator.cli import policy
 from tests.conftest import REPO
+from tests.conftest import run_cli as run
 
 FIXTURES = Path(__file__).parents[2] / "policies" / "fixtures"
 BAD = FIXTURES / "bad"
@@ -20,18 +19,6 @@ HYBRID = FIXTURES / "hybrid"
 def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     """Policy paths are taken from where orchestrator runs: the repository."""
     monkeypatch.chdir(REPO)
-    if not any(group.name == "policy" for group in cli.app.registered_groups):  # until cli/__init__.py registers it
-        cli.app.add_typer(policy.app, name="policy")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        cli.main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("command", [["policy"], ["policy", "check"], ["policy", "test"], ["policy", "export"]])

@@ -1,0 +1,396 @@
+"""The local supervisor: one background process per environment that owns its replicas and gateway.
+
+`orchestrator up` records how many replicas of what should run (the `desired_replicas`
+table) and starts this process when none runs; it outlives the command, so `status` and
+`down` from later processes find everything through the state database. Every
+`POLL_S` it reconciles:
+
+- the gateway (vllm-router) runs, on the same port across restarts; its worker list is
+  compared with the ready replicas every `SYNC_S` and corrected;
+- a replica whose process exited unasked is removed from the gateway, its process group
+  killed, recorded `crashed`, and started again (same record, new port) after a backoff of
+  1, 2, 4 ... 30 s;
+- a starting replica that answers `/health` is added to the gateway and recorded `ready`;
+- a (model, pool) with fewer live replicas than desired gets new ones; one with more
+  drains the surplus: out of the gateway first, then SIGTERM (the entrypoint lets vLLM
+  finish in-flight requests), killed if still running past the drain timeout.
+
+SIGTERM (from `down`) drains every replica the same way, stops the gateway and exits.
+A lock file makes it one supervisor per environment; processes left by a supervisor that
+was killed are recognised by their command line and killed when the next one starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+from sqlalchemy import delete, select
+
+from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, router_command
+from orchestrator.providers.base import ReplicaSpec
+from orchestrator.providers.local.processes import (
+    LOOPBACK, command_line, free_port, kill_group, signal_group, spawn,
+)
+from orchestrator.replica.entrypoint import KILL_GRACE_S
+from orchestrator.settings import Settings, load_settings
+from orchestrator.state import (
+    DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord, open_state,
+)
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.5
+SYNC_S = 5.0
+HEALTH_TIMEOUT_S = 2.0
+ROUTER_START_TIMEOUT_S = 20.0
+MAX_BACKOFF_S = 30.0
+STOP_MARGIN_S = 5.0
+SITE = "local"
+REPLICA_MARKER = "orchestrator.replica"
+ROUTER_MARKERS = ("vllm-router", "vllm::router")
+LIVE = (ReplicaStatus.starting, ReplicaStatus.ready, ReplicaStatus.crashed)
+
+
+def lock_path(settings: Settings, environment: str) -> Path:
+    return settings.state_dir(environment) / "supervisor.lock"
+
+
+def supervisor_command(environment: str, state_url: str) -> list[str]:
+    return [sys.executable, "-m", "orchestrator.providers.local.supervisor", "--env", environment, "--state-url", state_url]
+
+
+@dataclass
+class Replica:
+    """A replica the supervisor owns: its record, process and where it is in its life."""
+
+    record_id: int
+    model: str
+    pool: str
+    spec: ReplicaSpec
+    log_path: Path
+    status: ReplicaStatus = ReplicaStatus.starting
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    restart_at: float = 0.0
+    stop_deadline: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+class Supervisor:
+    """Reconciles one environment's local replicas and gateway with the desired counts (module docstring)."""
+
+    def __init__(self, environment: str, store: StateStore, settings: Settings) -> None:
+        self.environment = environment
+        self.store = store
+        self.settings = settings
+        self.logs = settings.state_dir(environment) / "logs"
+        self.api_key = gateway_api_key(settings, environment).value
+        self.replicas: dict[int, Replica] = {}
+        self.router: subprocess.Popen[bytes] | None = None
+        self.gateway: RouterClient | None = None
+        self.gateway_port, self.metrics_port = self._gateway_ports()
+        self.stopping = False
+        self.last_sync = 0.0
+        self.http = httpx.Client(timeout=HEALTH_TIMEOUT_S)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        reap_stale(self.store, self.environment)
+        failures = 0
+        try:
+            while not self.stopping:
+                try:
+                    self.reconcile()
+                    failures = 0
+                except Exception:  # the loop's edge: log, back off, go on
+                    failures += 1
+                    logger.exception("reconcile failed (%d in a row); retrying", failures)
+                    time.sleep(min(MAX_BACKOFF_S, 2.0**failures))
+                time.sleep(POLL_S)
+        finally:
+            self.shutdown()
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        logger.info("signal %d: draining every replica, then stopping", signum)
+        self.stopping = True
+
+    def reconcile(self) -> None:
+        self._keep_router()
+        for replica in list(self.replicas.values()):
+            self._poll(replica)
+        desired = self._desired()
+        for (model, pool), (count, spec) in desired.items():
+            self._scale(model, pool, count, spec)
+        for replica in list(self.replicas.values()):
+            if (replica.model, replica.pool) not in desired and replica.status in LIVE:
+                self._drain(replica)
+        if time.monotonic() - self.last_sync > SYNC_S:
+            self._sync_gateway()
+
+    # --- replicas ---------------------------------------------------------------------------
+
+    def _desired(self) -> dict[tuple[str, str], tuple[int, ReplicaSpec]]:
+        with self.store.session() as session:
+            rows = session.scalars(select(DesiredReplicas).where(DesiredReplicas.environment == self.environment))
+            return {(r.model, r.pool): (r.count, ReplicaSpec.model_validate_json(r.replica_json)) for r in rows}
+
+    def _scale(self, model: str, pool: str, count: int, spec: ReplicaSpec) -> None:
+        live = [r for r in self.replicas.values() if (r.model, r.pool) == (model, pool) and r.status in LIVE]
+        for _ in range(count - len(live)):
+            self._start(self._new_replica(model, pool, spec))
+        surplus = len(live) - count
+        if surplus > 0:  # crashed first, then still starting, then the newest ready ones
+            order = {ReplicaStatus.crashed: 0, ReplicaStatus.starting: 1, ReplicaStatus.ready: 2}
+            for replica in sorted(live, key=lambda r: (order[r.status], -r.record_id))[:surplus]:
+                self._drain(replica)
+
+    def _new_replica(self, model: str, pool: str, spec: ReplicaSpec) -> Replica:
+        with self.store.session() as session:
+            record = ReplicaRecord(environment=self.environment, model=model, pool=pool, provider="local",
+                                   url="", status=ReplicaStatus.starting)
+            session.add(record)
+            session.flush()
+            record_id = record.id
+        replica = Replica(record_id, model, pool, spec, self.logs / f"replica-{model}-{pool}-{record_id}.log")
+        self.replicas[record_id] = replica
+        return replica
+
+    def _start(self, replica: Replica) -> None:
+        used = {r.port for r in self.replicas.values()} | {self.gateway_port, self.metrics_port}
+        replica.port = free_port(avoid=used)
+        replica.process = spawn([sys.executable, "-m", REPLICA_MARKER], replica.log_path, self._replica_env(replica))
+        replica.status = ReplicaStatus.starting
+        logger.info("replica %d (%s@%s): started pid %d on %s (restarts %d)", replica.record_id, replica.model,
+                    replica.pool, replica.process.pid, replica.url, replica.restarts)
+        self._record(replica)
+
+    def _replica_env(self, replica: Replica) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("GPUFLEET_API_KEY", None)  # the replica needs vLLM's variable only
+        env.update({
+            "GPUFLEET_HOME": str(self.settings.home),
+            "GPUFLEET_REPLICA_MODEL_SOURCE": replica.spec.source,
+            "GPUFLEET_REPLICA_SERVED_NAME": replica.spec.served_name,
+            "GPUFLEET_REPLICA_TENSOR_PARALLEL_SIZE": "1",  # CPU vLLM: one process per replica
+            "GPUFLEET_REPLICA_HOST": LOOPBACK,
+            "GPUFLEET_REPLICA_PORT": str(replica.port),
+            "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": str(self.settings.replica_drain_timeout_s),
+            "VLLM_API_KEY": self.api_key.get_secret_value(),
+            "VLLM_HOST_IP": LOOPBACK,
+            "VLLM_CPU_KVCACHE_SPACE": str(self.settings.local_kv_cache_gib),
+            "VLLM_CPU_OMP_THREADS_BIND": "nobind",  # replicas share the cores; let the OS schedule
+        })
+        if replica.spec.max_model_len:
+            env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] = str(replica.spec.max_model_len)
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        return env
+
+    def _poll(self, replica: Replica) -> None:
+        now = time.monotonic()
+        code = replica.process.poll() if replica.process else None
+        if replica.status is ReplicaStatus.draining:
+            if replica.process is None or code is not None or now > replica.stop_deadline:
+                if replica.process is not None:
+                    kill_group(replica.process.pid)
+                    replica.process.wait()
+                replica.status = ReplicaStatus.stopped
+                logger.info("replica %d (%s@%s): stopped", replica.record_id, replica.model, replica.pool)
+                self._record(replica)
+                del self.replicas[replica.record_id]
+            return
+        if replica.status in (ReplicaStatus.starting, ReplicaStatus.ready) and code is not None:
+            self._crashed(replica, code)
+        elif replica.status is ReplicaStatus.crashed and now >= replica.restart_at:
+            replica.restarts += 1
+            self._start(replica)
+        elif replica.status is ReplicaStatus.starting and self._healthy(replica):
+            self._gateway().add(GatewayWorker(url=replica.url, model_id=replica.spec.served_name))
+            replica.status = ReplicaStatus.ready
+            logger.info("replica %d (%s@%s): ready on %s", replica.record_id, replica.model, replica.pool, replica.url)
+            self._record(replica)
+
+    def _crashed(self, replica: Replica, code: int) -> None:
+        logger.warning("replica %d (%s@%s): exited with %d unasked; restarting (log: %s)",
+                       replica.record_id, replica.model, replica.pool, code, replica.log_path)
+        if replica.status is ReplicaStatus.ready:
+            self._remove_worker(replica.url)
+        kill_group(replica.process.pid)  # vLLM's workers may outlive the entrypoint
+        replica.status = ReplicaStatus.crashed
+        replica.restart_at = time.monotonic() + min(MAX_BACKOFF_S, 2.0**replica.restarts)
+        self._record(replica)
+
+    def _drain(self, replica: Replica) -> None:
+        """Out of the gateway first, then SIGTERM: no new request reaches it while it finishes the rest."""
+        if replica.status is ReplicaStatus.ready:
+            self._remove_worker(replica.url)
+        if replica.process is not None and replica.process.poll() is None:
+            replica.process.send_signal(signal.SIGTERM)
+        replica.status = ReplicaStatus.draining
+        replica.stop_deadline = time.monotonic() + self.settings.replica_drain_timeout_s + KILL_GRACE_S + STOP_MARGIN_S
+        logger.info("replica %d (%s@%s): draining", replica.record_id, replica.model, replica.pool)
+        self._record(replica)
+
+    def _healthy(self, replica: Replica) -> bool:
+        try:
+            return self.http.get(f"{replica.url}/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _record(self, replica: Replica) -> None:
+        with self.store.session() as session:
+            record = session.get(ReplicaRecord, replica.record_id)
+            record.status = replica.status
+            record.url = replica.url
+            record.pid = replica.process.pid if replica.process else None
+            record.restarts = replica.restarts
+            record.log_path = str(replica.log_path)
+
+    # --- gateway ----------------------------------------------------------------------------
+
+    def _gateway_ports(self) -> tuple[int, int]:
+        """The ports the gateway had before (clients keep one URL across `up`s), else new ones."""
+        with self.store.session() as session:
+            record = session.get(GatewayRecord, (self.environment, SITE))
+            if record is not None:
+                return int(record.url.rsplit(":", 1)[1]), int(record.metrics_url.rsplit(":", 1)[1].split("/")[0])
+        port = free_port()
+        return port, free_port(avoid={port})
+
+    def _gateway(self) -> RouterClient:
+        if self.gateway is None:
+            raise RouterError("the gateway is not running")
+        return self.gateway
+
+    def _keep_router(self) -> None:
+        if self.router is not None and self.router.poll() is None:
+            return
+        if self.router is not None:
+            logger.warning("gateway exited with %s; restarting it", self.router.returncode)
+            kill_group(self.router.pid)
+        log_path = self.logs / "gateway.log"
+        command = router_command(LOOPBACK, self.gateway_port, self.metrics_port, self.settings.gateway_policy)
+        self.router = spawn(command, log_path, os.environ)
+        self.gateway = RouterClient(f"http://{LOOPBACK}:{self.gateway_port}")
+        deadline = time.monotonic() + ROUTER_START_TIMEOUT_S
+        while not self.gateway.healthy():
+            if self.router.poll() is not None or time.monotonic() > deadline:
+                raise RouterError(f"the gateway did not start (exit {self.router.poll()}); see {log_path}")
+            time.sleep(0.1)
+        logger.info("gateway: pid %d on %s", self.router.pid, self.gateway.base_url)
+        with self.store.session() as session:
+            session.merge(GatewayRecord(
+                environment=self.environment, site=SITE, url=self.gateway.base_url, pid=self.router.pid, running=True,
+                metrics_url=f"http://{LOOPBACK}:{self.metrics_port}/metrics", log_path=str(log_path)))
+        self.last_sync = 0.0  # a new router knows no workers: sync now
+
+    def _sync_gateway(self) -> None:
+        ready = {r.url: r for r in self.replicas.values() if r.status is ReplicaStatus.ready}
+        known = {w.url for w in self._gateway().workers()}
+        for url in known - ready.keys():
+            self._remove_worker(url)
+        for url in ready.keys() - known:
+            self._gateway().add(GatewayWorker(url=url, model_id=ready[url].spec.served_name))
+        self.last_sync = time.monotonic()
+
+    def _remove_worker(self, url: str) -> None:
+        try:
+            self._gateway().remove(url)
+        except RouterError:  # the router is down: a restarted one starts empty anyway
+            logger.warning("could not remove %s from the gateway", url, exc_info=True)
+
+    # --- start and stop ---------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        for replica in list(self.replicas.values()):
+            if replica.status in LIVE:
+                self._drain(replica)
+        while self.replicas:
+            for replica in list(self.replicas.values()):
+                self._poll(replica)
+            time.sleep(POLL_S / 5)
+        if self.router is not None:
+            signal_group(self.router.pid, signal.SIGTERM)
+            try:
+                self.router.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                kill_group(self.router.pid)
+                self.router.wait()
+        with self.store.session() as session:
+            if (gateway := session.get(GatewayRecord, (self.environment, SITE))) is not None:
+                gateway.running = False
+                gateway.pid = None
+            session.execute(delete(SupervisorRecord).where(SupervisorRecord.environment == self.environment))
+        self.http.close()
+        logger.info("stopped")
+
+
+def reap_stale(store: StateStore, environment: str) -> None:
+    """Kill what a supervisor that was itself killed left running (recognised by command line); rows → stopped."""
+    with store.session() as session:
+        records = session.scalars(select(ReplicaRecord).where(
+            ReplicaRecord.environment == environment, ReplicaRecord.status != ReplicaStatus.stopped)).all()
+        for record in records:
+            if record.pid and REPLICA_MARKER in command_line(record.pid):
+                logger.warning("killing replica pid %d left by a previous supervisor", record.pid)
+                kill_group(record.pid)
+            record.status = ReplicaStatus.stopped
+        gateway = session.get(GatewayRecord, (environment, SITE))
+        if gateway is not None and gateway.pid and any(m in command_line(gateway.pid) for m in ROUTER_MARKERS):
+            logger.warning("killing gateway pid %d left by a previous supervisor", gateway.pid)
+            kill_group(gateway.pid)
+        if gateway is not None:
+            gateway.running, gateway.pid = False, None
+
+
+def hold_lock(settings: Settings, environment: str) -> IO[str] | None:
+    """The environment's supervisor lock, held open, or None when another supervisor holds it."""
+    path = lock_path(settings, environment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="gpufleet's local supervisor (started by `orchestrator up`).")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--state-url", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    lock = hold_lock(settings, args.env)
+    if lock is None:
+        logger.info("another supervisor runs for %s; exiting", args.env)
+        return
+    store = open_state(args.state_url)
+    with store.session() as session:
+        session.merge(SupervisorRecord(environment=args.env, pid=os.getpid(),
+                                       log_path=str(settings.state_dir(args.env) / "logs" / "supervisor.log")))
+    Supervisor(args.env, store, settings).run()
+    lock.close()
+
+
+if __name__ == "__main__":
+    main()
