@@ -1,9 +1,11 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_inputs, bench_planner, bench_policies
+from bench import bench_inputs, bench_planner, bench_policies, bench_stacks
 
 bench_inputs.main()
 print()
 bench_planner.main()
 print()
 bench_policies.main()
+print()
+bench_stacks.main()

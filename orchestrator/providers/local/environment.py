@@ -1,4 +1,4 @@
-"""Opening an environment's local provider, and the steps that bring it to a placement.
+"""Opening an environment's local provider, the steps that bring it to a placement, applying them.
 
 Until `rebalance` lands, `orchestrator up` uses these: the placement's replica counts for
 the spec's local pools become `ScaleUp` then `ScaleDown` steps (up first, so serving
@@ -7,10 +7,13 @@ capacity never dips), each replica running the spec's model source under the mod
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.errors import ProviderError
 from orchestrator.planner import Placement
-from orchestrator.providers.base import ReplicaSpec, ScaleDown, ScaleUp
+from orchestrator.providers.base import FleetState, Provider, ReplicaSpec, ScaleDown, ScaleUp, StepPending
 from orchestrator.providers.local.provider import LocalProvider
 from orchestrator.replica.tiny_model import ensure_tiny_model
 from orchestrator.replica.weights import local_source
@@ -38,15 +41,59 @@ def build_missing_tiny_models(spec: FleetSpec, settings: Settings) -> list[Path]
 
 
 def placement_steps(spec: FleetSpec, placement: Placement) -> list[ScaleUp | ScaleDown]:
-    """ScaleUp for every (model, local pool) the placement runs, then ScaleDown to the same counts."""
-    local_pools = {p.name for p in spec.pools if p.provider == "local"}
-    models = {m.name: m for m in spec.models}
+    """ScaleUp for every (model, local pool) the placement runs, then ScaleDown of every pair to its count (0 if none)."""
+    local_pools = sorted(p.name for p in spec.pools if p.provider == "local")
     gpus = {(c.model, c.pool): c.gpus_per_replica for c in placement.capacity}
-    counts = {(r.model, r.pool): r.count for r in placement.replicas if r.pool in local_pools}
+    counts = {(r.model, r.pool): r.count for r in placement.replicas}
     ups, downs = [], []
-    for (model, pool), count in sorted(counts.items()):
-        replica = ReplicaSpec(source=models[model].source, served_name=model,
-                              tensor_parallel_size=gpus.get((model, pool), 1), max_model_len=models[model].max_model_len)
-        ups.append(ScaleUp(model=model, pool=pool, count=count, replica=replica))
-        downs.append(ScaleDown(model=model, pool=pool, count=count))
+    for model in spec.models:
+        for pool in local_pools:
+            count = counts.get((model.name, pool), 0)
+            if count:
+                replica = ReplicaSpec(source=model.source, served_name=model.name, max_model_len=model.max_model_len,
+                                      tensor_parallel_size=gpus.get((model.name, pool), 1))
+                ups.append(ScaleUp(model=model.name, pool=pool, count=count, replica=replica))
+            downs.append(ScaleDown(model=model.name, pool=pool, count=count))
     return [*ups, *downs]
+
+
+def apply_steps(provider: Provider, steps: list[ScaleUp | ScaleDown], timeout_s: float,
+                on_pending: Callable[[FleetState], None] = lambda _state: None) -> FleetState:
+    """Apply every ScaleUp, polling until all hold, then every ScaleDown; the state reached.
+
+    `on_pending` sees each observation while waiting (progress bars). ProviderError when
+    `timeout_s` passes first.
+    """
+    deadline = time.monotonic() + timeout_s
+    for phase in ([s for s in steps if isinstance(s, ScaleUp)], [s for s in steps if isinstance(s, ScaleDown)]):
+        pending = list(phase)
+        while pending:
+            waits = []
+            for step in list(pending):
+                try:
+                    provider.apply(step)
+                    pending.remove(step)
+                except StepPending as exc:
+                    waits.append(exc)
+            if not waits:
+                break
+            if time.monotonic() > deadline:
+                raise ProviderError(f"not done after {timeout_s:.0f}s: {'; '.join(map(str, waits))}. "
+                                    "To fix: see the replica logs in the state directory, or raise "
+                                    "GPUFLEET_REPLICA_READY_TIMEOUT_S")
+            on_pending(provider.observe())
+            time.sleep(min(w.retry_after_s for w in waits))
+    return provider.observe()
+
+
+def release_all(provider: Provider, timeout_s: float) -> None:
+    """Release until the provider says it is done; ProviderError past `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            provider.release()
+            return
+        except StepPending as exc:
+            if time.monotonic() > deadline:
+                raise ProviderError(f"still stopping after {timeout_s:.0f}s: {exc}") from exc
+            time.sleep(exc.retry_after_s)
