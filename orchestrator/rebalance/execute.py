@@ -1,0 +1,70 @@
+"""Run a journaled rebalance's remaining steps through the providers, resumably.
+
+Each step is marked `started` before its provider is asked and `done` after the provider
+reports it holds; a provider that is still working raises `StepPending` and is asked again
+after the delay it gives (bounded), with the lock's lease kept fresh meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from orchestrator.errors import ProviderError
+from orchestrator.providers.base import StepPending
+from orchestrator.rebalance.journal import Run, finish_run, heartbeat, mark_step
+from orchestrator.rebalance.steps import Step
+from orchestrator.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+MAX_POLL_S = 10.0
+
+
+class StepTimeout(ProviderError):
+    """A step did not complete within its time limit; the run stays resumable."""
+
+
+class Applies(Protocol):
+    def apply(self, step: Step) -> None: ...
+
+
+def execute(
+    store: StateStore,
+    environment: str,
+    run: Run,
+    provider_for: Callable[[Step], Applies],
+    *,
+    step_timeout_s: float = 1800.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_step: Callable[[int, Step], None] | None = None,
+) -> None:
+    """Apply the run's remaining steps in order, then mark the run done.
+
+    A provider error marks the run failed (the next rebalance re-observes and re-plans);
+    a crash leaves it running (the next rebalance resumes it).
+    """
+    for pending in run.remaining:
+        step = pending.step
+        mark_step(store, run.id, pending.seq, "started")
+        logger.info("rebalance %s step %d: %s %s", environment, pending.seq, step.kind, step.model_dump(exclude={"kind", "replica"}))
+        deadline = time.monotonic() + step_timeout_s
+        while True:
+            try:
+                provider_for(step).apply(step)
+                break
+            except StepPending as waiting:
+                if time.monotonic() >= deadline:
+                    raise StepTimeout(f"step {pending.seq} ({step.kind} on {step.pool}) not done after {step_timeout_s:.0f} s: {waiting}. "
+                                      "To fix: check the pool, then run rebalance again; it resumes here") from waiting
+                heartbeat(store, environment)
+                sleep(min(max(waiting.retry_after_s, 0.05), MAX_POLL_S))
+            except ProviderError as exc:
+                finish_run(store, run.id, error=str(exc))
+                raise
+        mark_step(store, run.id, pending.seq, "done")
+        if on_step is not None:
+            on_step(pending.seq, step)
+    finish_run(store, run.id)
