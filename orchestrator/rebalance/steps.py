@@ -17,7 +17,7 @@ named, rather than dropping requests.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -64,8 +64,13 @@ def _rates(placement: Placement) -> dict[tuple[str, str], float]:
     return {(c.model, c.pool): c.rps_per_replica for c in placement.capacity}
 
 
-def plan_steps(current: Fleet, target: Placement, replica_specs: dict[str, ReplicaSpec]) -> list[ResizePool | ScaleUp | ScaleDown]:
-    """The ordered steps from `current` to `target` (empty when nothing changes); raises RebalanceUnsafe."""
+def plan_steps(
+    current: Fleet, target: Placement, replica_spec: Callable[[str, str], ReplicaSpec],
+) -> list[ResizePool | ScaleUp | ScaleDown]:
+    """The ordered steps from `current` to `target` (empty when nothing changes); raises RebalanceUnsafe.
+
+    `replica_spec(model, pool)` says what a replica of the model runs in that pool.
+    """
     gpus = _gpus(target)
     pools = {p.pool: p for p in target.pools}
     goal = {(r.model, r.pool): r.count for r in target.replicas}
@@ -91,7 +96,7 @@ def plan_steps(current: Fleet, target: Placement, replica_specs: dict[str, Repli
         room = nodes.get(pool, 0) * pools[pool].gpus_per_node - used(running, pool)
         if (goal.get(key, 0) - running.get(key, 0)) * gpus[key] > room:
             return False
-        steps.append(ScaleUp(model=model, pool=pool, count=goal[key], replica=replica_specs[model]))
+        steps.append(ScaleUp(model=model, pool=pool, count=goal[key], replica=replica_spec(model, pool)))
         running[key] = goal[key]
         return True
 

@@ -13,7 +13,7 @@ from orchestrator.rebalance.execute import execute
 from orchestrator.rebalance.journal import LockHeld, environment_lock, journal_rows, open_run, start_run
 from orchestrator.state import open_state
 from tests.fakes.provider_fake import FakeProvider
-from tests.orchestrator.rebalance.test_steps import SPECS, target
+from tests.orchestrator.rebalance.test_steps import SPEC, target
 
 POSTGRES_URL = os.environ.get("GPUFLEET_TEST_POSTGRES_URL")
 URLS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -47,7 +47,7 @@ def moving_fleet():
 @pytest.mark.parametrize("crash_after", range(5))
 def test_crash_after_any_step_resumes_to_target(store, crash_after: int) -> None:
     current, goal = moving_fleet()
-    steps = plan_steps(current, goal, SPECS)
+    steps = plan_steps(current, goal, SPEC)
     assert len(steps) == 5 and crash_after < len(steps)
     provider = FakeProvider(dict(current.nodes), dict(current.replicas))
     run = start_run(store, "t", goal.model_dump_json(), steps)
@@ -75,7 +75,7 @@ def test_crash_after_any_step_resumes_to_target(store, crash_after: int) -> None
 
 def test_crash_inside_a_step_reruns_it_without_doubling(store) -> None:
     current, goal = moving_fleet()
-    steps = plan_steps(current, goal, SPECS)
+    steps = plan_steps(current, goal, SPEC)
     provider = FakeProvider(dict(current.nodes), dict(current.replicas))
     run = start_run(store, "t", goal.model_dump_json(), steps)
 

@@ -13,6 +13,10 @@ from orchestrator.rebalance import Fleet, RebalanceUnsafe, ResizePool, check_ste
 SPECS = {"m": ReplicaSpec(source="s3://b/m/", served_name="m"), "k": ReplicaSpec(source="s3://b/k/", served_name="k")}
 
 
+def SPEC(model: str, pool: str) -> ReplicaSpec:  # noqa: N802 - a constant-like lookup
+    return SPECS[model]
+
+
 def target(replicas: dict[tuple[str, str], int], nodes: dict[str, int], *, max_nodes: int = 4, gpus_per_node: int = 2,
            demand: float = 2.0, min_replicas: int = 1) -> Placement:
     pools = sorted(nodes)
@@ -34,12 +38,12 @@ def kinds(steps) -> list[tuple]:
 
 def test_nothing_to_do() -> None:
     plan = target({("m", "a"): 2}, {"a": 1})
-    assert plan_steps(Fleet.of(plan), plan, SPECS) == []
+    assert plan_steps(Fleet.of(plan), plan, SPEC) == []
 
 
 def test_move_between_pools_is_make_before_break() -> None:
     current = Fleet({"a": 1, "b": 0}, {("m", "a"): 2})
-    steps = plan_steps(current, target({("m", "b"): 2}, {"a": 0, "b": 1}), SPECS)
+    steps = plan_steps(current, target({("m", "b"): 2}, {"a": 0, "b": 1}), SPEC)
     assert kinds(steps) == [
         ("resize_pool", None, "b", 1),   # grow first
         ("scale_up", "m", "b", 2),       # start and wait until ready, in the gateway
@@ -49,9 +53,9 @@ def test_move_between_pools_is_make_before_break() -> None:
 
 
 def test_scale_out_and_in_within_a_pool() -> None:
-    up = plan_steps(Fleet({"a": 1}, {("m", "a"): 2}), target({("m", "a"): 4}, {"a": 2}), SPECS)
+    up = plan_steps(Fleet({"a": 1}, {("m", "a"): 2}), target({("m", "a"): 4}, {"a": 2}), SPEC)
     assert kinds(up) == [("resize_pool", None, "a", 2), ("scale_up", "m", "a", 4)]
-    down = plan_steps(Fleet({"a": 2}, {("m", "a"): 4}), target({("m", "a"): 2}, {"a": 1}), SPECS)
+    down = plan_steps(Fleet({"a": 2}, {("m", "a"): 4}), target({("m", "a"): 2}, {"a": 1}), SPEC)
     assert kinds(down) == [("scale_down", "m", "a", 2), ("resize_pool", None, "a", 1)]
 
 
@@ -59,7 +63,7 @@ def test_full_pool_drains_a_model_with_capacity_elsewhere_first() -> None:
     # pool a is at max_nodes with k's 2 replicas; m needs a's room, k moves to b
     current = Fleet({"a": 1, "b": 0}, {("k", "a"): 2, ("m", "b"): 0})
     plan = target({("m", "a"): 2, ("k", "b"): 2}, {"a": 1, "b": 1}, max_nodes=1, demand=0.0)
-    steps = plan_steps(current, plan, SPECS)
+    steps = plan_steps(current, plan, SPEC)
     assert kinds(steps) == [("resize_pool", None, "b", 1), ("scale_up", "k", "b", 2), ("scale_down", "k", "a", 0), ("scale_up", "m", "a", 2)]
 
 
@@ -68,7 +72,7 @@ def test_refuses_a_move_that_would_drop_below_demand() -> None:
     current = Fleet({"a": 1, "b": 1}, {("m", "a"): 2, ("k", "b"): 2})
     plan = target({("m", "b"): 2, ("k", "a"): 2}, {"a": 1, "b": 1}, max_nodes=1)
     with pytest.raises(RebalanceUnsafe, match="no room|below"):
-        plan_steps(current, plan, SPECS)
+        plan_steps(current, plan, SPEC)
 
 
 @pytest.mark.parametrize(
