@@ -24,7 +24,7 @@ from orchestrator.inputs import resolve_inputs
 from orchestrator.latency import load_latency_model, resolve
 from orchestrator.planner.greedy import greedy_placement
 from orchestrator.planner.milp import PlanOptions, solve
-from orchestrator.planner.problem import Problem, build_problem
+from orchestrator.planner.problem import PlacementRules, Problem, build_problem
 from orchestrator.spec import FleetSpec, Pool
 
 EPS = 1e-6
@@ -50,7 +50,8 @@ def _node_cost(problem: Problem, nodes: dict[str, float]) -> float:
     return sum(problem.pool_by_name[p].cost_per_node_hour * n for p, n in nodes.items())
 
 
-def single_cloud(spec: FleetSpec, catalog: PriceCatalog, options: PlanOptions, profiles_dir=None) -> Baseline:
+def single_cloud(spec: FleetSpec, catalog: PriceCatalog, options: PlanOptions, profiles_dir=None,
+                 rules: PlacementRules | None = None) -> Baseline:
     """(a) The cheapest (provider, GPU type) that serves all demand on-demand in that provider's nearby regions."""
     latency = load_latency_model()
     users = [resolve(d.region) for d in spec.demand]
@@ -72,7 +73,7 @@ def single_cloud(spec: FleetSpec, catalog: PriceCatalog, options: PlanOptions, p
             inputs = resolve_inputs(candidate, catalog, profiles_dir=profiles_dir)
         except SpecError:
             continue  # e.g. a model that fits no node of this GPU, or residency excludes the provider
-        problem = build_problem(candidate, inputs)
+        problem = build_problem(candidate, inputs, rules=rules)
         solution = solve(problem, options)
         if _all_served(solution, problem) and all(v < 0.5 for v in solution.replica_shortfall.values()):
             cost = _node_cost(problem, {p: round(n) for p, n in solution.nodes.items()})
@@ -147,6 +148,6 @@ def lp_bound(problem: Problem, options: PlanOptions) -> Baseline:
 
 
 def all_baselines(spec: FleetSpec, problem: Problem, catalog: PriceCatalog, options: PlanOptions, profiles_dir=None) -> list[Baseline]:
-    """(a)-(d) for one environment, under the same SLOs and options as the plan."""
-    return [single_cloud(spec, catalog, options, profiles_dir), greedy(problem, options),
+    """(a)-(d) for one environment, under the same SLOs, guardrails and options as the plan."""
+    return [single_cloud(spec, catalog, options, profiles_dir, problem.rules), greedy(problem, options),
             per_region(problem, options), lp_bound(problem, options)]
