@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.providers.base import ScaleDown, ScaleUp, StepPending
+from typing import ClassVar
+
+from orchestrator.providers.base import (
+    Capability, FleetState, ObservedPool, ObservedReplica, ScaleDown, ScaleUp, StepPending,
+)
 from orchestrator.rebalance.steps import Fleet, ResizePool
 
 
 @dataclass
 class FakeProvider:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.node_scaling})
+
     nodes: dict[str, int]
     replicas: dict[tuple[str, str], int] = field(default_factory=dict)
     history: list[Fleet] = field(default_factory=list)
@@ -40,3 +46,11 @@ class FakeProvider:
 
     def fleet(self) -> Fleet:
         return Fleet(dict(self.nodes), {k: v for k, v in self.replicas.items() if v})
+
+    def observe(self) -> FleetState:
+        return FleetState(
+            gateway=None,
+            pools=[ObservedPool(pool=p, nodes=n, healthy_nodes=n) for p, n in self.nodes.items()],
+            replicas=[ObservedReplica(model=m, pool=p, url=f"fake://{m}/{p}/{i}", healthy=True)
+                      for (m, p), count in self.replicas.items() for i in range(count)],
+        )
