@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test bench clean
 
-$(STAMP): pyproject.toml constraints.txt package-lock.json scripts/setup_stacks.sh
+$(STAMP): pyproject.toml constraints.txt package-lock.json scripts/setup_stacks.sh tests/browser/package-lock.json
 	$(PYTHON) -c 'import sys; sys.exit("gpufleet needs Python >= 3.11") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	bash scripts/setup_stacks.sh $(BIN)/python
+	if command -v npm >/dev/null; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error || echo "setup: browser-test tooling not installed (the dashboard browser test will skip)"; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

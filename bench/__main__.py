@@ -1,6 +1,6 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_inputs, bench_planner, bench_policies, bench_stacks
+from bench import bench_inputs, bench_planner, bench_policies, bench_spend, bench_stacks
 
 bench_inputs.main()
 print()
@@ -9,3 +9,5 @@ print()
 bench_policies.main()
 print()
 bench_stacks.main()
+print()
+bench_spend.main()

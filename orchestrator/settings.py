@@ -70,6 +70,49 @@ class Settings(BaseSettings):
         600.0, gt=0, description="How long `up` waits for replicas to load and pass /health before failing.")
     local_kv_cache_gib: int = Field(1, ge=1, description="KV cache per local CPU replica, GiB (VLLM_CPU_KVCACHE_SPACE).")
 
+    # spend: the ledger, billing imports, `orchestrator dashboard` and `spend report`
+    dashboard_host: str = Field(
+        "127.0.0.1", description="Address the dashboard binds. Anything but loopback requires the dashboard token.")
+    dashboard_port: int = Field(8765, ge=0, le=65535, description="Port of the dashboard (0: any free port).")
+    dashboard_token: SecretStr | None = Field(
+        None, description="Token the dashboard requires when bound beyond loopback (`?token=` or "
+        "`Authorization: Bearer`). Unset: one is generated per run and shown once.")
+    dashboard_refresh_s: int = Field(60, ge=0, description="How often the served page reloads itself, seconds; 0: never.")
+    spend_window_days: int = Field(30, ge=1, description="Default window of the dashboard and `spend report`, days back from now.")
+    spend_scrape_interval_s: float = Field(
+        60.0, gt=0, description="How often a running dashboard collects the replicas' token counters into the ledger, seconds.")
+    billing_tolerance_ratio: float = Field(
+        0.05, ge=0, description="A provider-day whose billed cost is within this ratio of the ledger counts as reconciled.")
+
+    # providers: cloud node pools and Kubernetes deployments that `rebalance` drives (orchestrator/providers)
+    provider_retry_attempts: int = Field(
+        5, ge=1, description="Tries per cloud or Kubernetes call; throttling (429), 5xx and timeouts are retried.")
+    provider_backoff_s: float = Field(
+        1.0, gt=0, description="Wait after a call's first failed try, seconds; doubles per try (with jitter).")
+    provider_backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between two tries of a call, seconds.")
+    provider_call_timeout_s: float = Field(
+        30.0, gt=0, description="Longest one cloud or Kubernetes API request may take before it counts as failed, seconds.")
+    provider_poll_s: float = Field(
+        15.0, gt=0, description="How soon to look again at a resize or a rollout still under way (StepPending), seconds.")
+    gcp_project: str | None = Field(None, description="GCP project of the GKE clusters and instance groups.")
+    gcp_container_endpoint: str | None = Field(
+        None, description="GKE API endpoint; an http:// URL (a local fake) is called without credentials. "
+        "Unset: container.googleapis.com.")
+    gcp_compute_endpoint: str | None = Field(
+        None, description="Compute Engine API endpoint; http:// as above. Unset: compute.googleapis.com.")
+    azure_subscription_id: str | None = Field(None, description="Azure subscription of the AKS clusters and scale sets.")
+    azure_resource_group: str | None = Field(
+        None, description="Resource group of the AKS clusters and scale sets. Unset: `rg-<cluster>` for AKS "
+        "(the stacks' convention); required for scale sets.")
+    azure_arm_endpoint: str | None = Field(None, description="Azure Resource Manager endpoint. Unset: management.azure.com.")
+    azure_access_token: SecretStr | None = Field(
+        None, description="A bearer token for Resource Manager (e.g. `az account get-access-token`). "
+        "Unset: DefaultAzureCredential (environment, workload identity, managed identity, Azure CLI).")
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig whose contexts are the pools' `cluster` names. Unset: $KUBECONFIG or ~/.kube/config.")
+    kubernetes_image: str | None = Field(
+        None, description="Replica image the Deployments run (images/vllm, pushed to your registry, pinned by digest).")
+
     @property
     def catalog_dir(self) -> Path:
         """Refreshed price catalogs, one CSV per provider; they win over the bundled copy."""

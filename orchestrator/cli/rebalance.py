@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -47,7 +48,8 @@ def rebalance(
     from orchestrator.plan_store import save_placement
     from orchestrator.rebalance.journal import environment_lock
     from orchestrator.rebalance.run import apply, prepare, providers_for, resume
-    from orchestrator.state import open_state, state_url
+    from orchestrator.ledger import open_ledger, record_placement
+    from orchestrator.state import state_url
 
     settings = load_settings()
     path = spec_path(env, spec)
@@ -56,7 +58,7 @@ def rebalance(
     while True:
         fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
         url = state_url(settings, inputs.environment, fleet.state.url)
-        store = open_state(url)
+        store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
         providers = providers_for(fleet, inputs.environment, store, url, settings)
         with environment_lock(store, inputs.environment):
             with errors.status("finishing an interrupted rebalance…"):
@@ -78,6 +80,7 @@ def rebalance(
                 run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
                                on_step=lambda seq, step: errors.print(f"  ✓ step {seq + 1}/{len(move.steps)}: {_describe(step)}"))
                 save_placement(settings, move.target)
+                record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
                 errors.print(f"[green]✓[/] applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h")
         store.close()
         checks += 1
