@@ -1,0 +1,127 @@
+"""What gpufleet puts on a cluster for a model in a pool, as pure functions (tested without a cluster).
+
+One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it), one
+Deployment per model in it, named after the model. Its pods run the replica image
+(`GPUFLEET_KUBERNETES_IMAGE`, whose entrypoint is `python -m orchestrator.replica`) on
+the pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate
+the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs, and count as
+ready when vLLM's `/health` answers. Rollouts surge one pod before removing one, and a
+stopping pod gets the replica's drain time plus the entrypoint's grace before it is killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+from orchestrator.errors import InputError
+from orchestrator.providers.base import ObservedReplica, ReplicaSpec
+from orchestrator.replica.entrypoint import KILL_GRACE_S
+from orchestrator.settings import Settings
+from orchestrator.spec import Pool
+
+MANAGED_BY = ("app.kubernetes.io/managed-by", "gpufleet")
+MODEL_LABEL = "gpufleet.io/model"
+POOL_LABEL = "gpufleet.io/pool"
+CONTAINER = "vllm"
+AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"  # AKS taints spot nodes itself
+PROBE_PERIOD_S = 10
+
+
+def _name(text: str, limit: int = 63) -> str:
+    """A DNS-1123 label from `text`; a short hash keeps it unique when characters were replaced or cut."""
+    cleaned = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")
+    if cleaned == text and len(cleaned) <= limit:
+        return cleaned
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{cleaned[:limit - 7].rstrip('-')}-{digest}"
+
+
+def namespace(pool: str) -> str:
+    return _name(f"gpufleet-{pool}")
+
+
+def deployment_name(model: str) -> str:
+    return _name(model)
+
+
+def selector(model: str | None = None) -> str:
+    """The labelSelector of gpufleet's Deployments and pods (of one model when given)."""
+    parts = ["=".join(MANAGED_BY)] + ([f"{MODEL_LABEL}={model}"] if model else [])
+    return ",".join(parts)
+
+
+def gpu_resource(pool: Pool) -> str:
+    return "amd.com/gpu" if (pool.gpu or "").upper().startswith("MI") else "nvidia.com/gpu"
+
+
+def tolerations(pool: Pool) -> list[dict]:
+    """The GPU taint, AKS's spot taint on Azure spot pools, and the pool's own taints (`key=value:Effect`)."""
+    result = [{"key": gpu_resource(pool), "operator": "Exists", "effect": "NoSchedule"}]
+    if pool.provider == "azure" and pool.capacity == "spot":
+        result.append({"key": AKS_SPOT_TAINT, "operator": "Equal", "value": "spot", "effect": "NoSchedule"})
+    for taint in pool.taints:
+        key_value, _, effect = taint.rpartition(":")
+        key, _, value = key_value.partition("=")
+        result.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
+    return result
+
+
+def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings) -> dict:
+    """The Deployment of `model` in `pool` with `replicas` pods."""
+    if not settings.kubernetes_image:
+        raise InputError("GPUFLEET_KUBERNETES_IMAGE is not set. To fix: set it to the replica image "
+                         "(images/vllm) in your registry, pinned by digest")
+    labels = dict([MANAGED_BY], **{MODEL_LABEL: model, POOL_LABEL: pool.name})
+    env = {
+        "GPUFLEET_REPLICA_MODEL_SOURCE": replica.source,
+        "GPUFLEET_REPLICA_SERVED_NAME": replica.served_name,
+        "GPUFLEET_REPLICA_TENSOR_PARALLEL_SIZE": str(replica.tensor_parallel_size),
+        "GPUFLEET_REPLICA_PORT": str(settings.replica_port),
+        "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": str(settings.replica_drain_timeout_s),
+        **({"GPUFLEET_REPLICA_MAX_MODEL_LEN": str(replica.max_model_len)} if replica.max_model_len else {}),
+    }
+    health = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": PROBE_PERIOD_S}
+    gpus = {gpu_resource(pool): str(replica.tensor_parallel_size)}
+    container = {
+        "name": CONTAINER, "image": settings.kubernetes_image,
+        "ports": [{"name": "http", "containerPort": settings.replica_port}],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": {"requests": dict(gpus), "limits": dict(gpus)},
+        "readinessProbe": health,
+        # weights download and load: allowed as long as `up` waits for a replica
+        "startupProbe": health | {"failureThreshold": math.ceil(settings.replica_ready_timeout_s / PROBE_PERIOD_S)},
+        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],  # NCCL between tensor-parallel workers
+    }
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": deployment_name(model), "namespace": namespace(pool.name), "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [container],
+                    "nodeSelector": {POOL_LABEL: pool.name},
+                    "tolerations": tolerations(pool),
+                    "terminationGracePeriodSeconds": settings.replica_drain_timeout_s + int(KILL_GRACE_S) + 5,
+                    "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
+                },
+            },
+        },
+    }
+
+
+def observed_replica(pod: dict, pool: str, port: int) -> ObservedReplica:
+    """A pod (the API's JSON) as an ObservedReplica: healthy when Ready and not stopping."""
+    metadata, status = pod["metadata"], pod.get("status") or {}
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+    ip = status.get("podIP")
+    return ObservedReplica(
+        model=metadata["labels"][MODEL_LABEL], pool=pool, url=f"http://{ip}:{port}" if ip else "",
+        healthy=ready and not metadata.get("deletionTimestamp"),
+        restarts=sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or []),
+    )

@@ -1,0 +1,188 @@
+"""Replicas as Deployments on the pools' clusters: apply ScaleUp/ScaleDown, observe pods, release.
+
+Steps are idempotent and prompt, like every provider's (base.py):
+
+    ScaleUp(model, pool, n)    create the Deployment (and the pool's namespace) with n pods, or
+                               scale it up to n if it has fewer; StepPending until n are ready
+    ScaleDown(model, pool, n)  scale down to n (delete the Deployment at 0); StepPending until
+                               at most n pods are left, terminating ones included (they drain)
+
+Taking replicas out of the gateway before a ScaleDown is rebalance's job. A ScaleUp never
+scales down, nor a ScaleDown up. A Deployment whose pod template changed (another image,
+model source) is not rolled by a ScaleUp: scale it to 0 and up again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from orchestrator.errors import InputError
+from orchestrator.providers.base import ObservedReplica, ScaleUp, Step, StepPending
+from orchestrator.providers.kubernetes.api import api_client, translate_errors
+from orchestrator.providers.kubernetes.models import (
+    MODEL_LABEL, deployment, deployment_name, namespace, observed_replica, selector,
+)
+from orchestrator.providers.retry import Backoff, call_with_retries
+from orchestrator.settings import Settings
+from orchestrator.spec import Pool
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class KubernetesDeployments:
+    """The replicas of `pools` (each with a `cluster`, its kube context) as Deployments (see module docstring)."""
+
+    def __init__(self, pools: list[Pool], settings: Settings, backoff: Backoff | None = None) -> None:
+        missing = [p.name for p in pools if not p.cluster]
+        if missing:
+            raise InputError(f"pools {', '.join(missing)} name no cluster. To fix: set each pool's cluster "
+                             "(its kube context)")
+        self.pools = {p.name: p for p in pools}
+        self.settings = settings
+        self.backoff = backoff or Backoff.from_settings(settings)
+        self._clients: dict[str, tuple[Any, Any]] = {}
+
+    def apply(self, step: Step) -> None:
+        """Move toward `step`; return once it holds, raise StepPending while pods start or drain."""
+        pool = self._pool(step.pool)
+        current = self._read(pool, step.model)
+        replicas = current["spec"]["replicas"] if current else 0
+        if isinstance(step, ScaleUp):
+            if current is None:
+                self._create(pool, step)
+            elif replicas < step.count:
+                self._scale(pool, step.model, replicas, step.count)
+            ready = (current or {}).get("status", {}).get("readyReplicas") or 0
+            if current is None or replicas < step.count or ready < step.count:
+                raise StepPending(f"{self._where(pool)}: {ready} of {step.count} {step.model} replicas ready",
+                                  self.settings.provider_poll_s)
+            return
+        if current is not None and step.count == 0:
+            self._delete(pool, step.model)
+        elif current is not None and replicas > step.count:
+            self._scale(pool, step.model, replicas, step.count)
+        left = len(self._pods(pool, step.model))
+        if left > step.count:
+            raise StepPending(f"{self._where(pool)}: {left} {step.model} pods left, stopping down to {step.count}",
+                              self.settings.provider_poll_s)
+
+    def observe(self) -> list[ObservedReplica]:
+        """Every gpufleet pod of the pools, as replicas (terminating ones unhealthy)."""
+        return [observed_replica(pod, pool.name, self.settings.replica_port)
+                for pool in self.pools.values() for pod in self._pods(pool)]
+
+    def release(self) -> None:
+        """Delete every gpufleet Deployment of the pools; StepPending until their pods are gone."""
+        left = 0
+        for pool in self.pools.values():
+            apps, _ = self._client(pool)
+            listed = self._call(pool, "list deployments", lambda: _json(apps.list_namespaced_deployment(
+                namespace(pool.name), label_selector=selector(), _preload_content=False, **self._timeout())))
+            for item in listed["items"]:
+                self._delete(pool, item["metadata"]["labels"][MODEL_LABEL])
+            left += len(self._pods(pool))
+        if left:
+            raise StepPending(f"kubernetes: {left} pods still stopping", self.settings.provider_poll_s)
+
+    def _pool(self, name: str) -> Pool:
+        if name not in self.pools:
+            raise InputError(f"pool '{name}' is not a Kubernetes pool here. To fix: use one of {', '.join(self.pools)}")
+        return self.pools[name]
+
+    def _client(self, pool: Pool) -> tuple[Any, Any]:
+        """(AppsV1Api, CoreV1Api) of the pool's cluster."""
+        if pool.cluster not in self._clients:
+            from kubernetes import client
+
+            api = api_client(self.settings, pool.cluster)
+            self._clients[pool.cluster] = (client.AppsV1Api(api), client.CoreV1Api(api))
+        return self._clients[pool.cluster]
+
+    def _timeout(self) -> dict[str, float]:
+        return {"_request_timeout": self.settings.provider_call_timeout_s}
+
+    def _where(self, pool: Pool) -> str:
+        return f"kubernetes {pool.provider} {pool.region} cluster {pool.cluster} pool {pool.name}"
+
+    def _call(self, pool: Pool, what: str, call: Callable[[], T]) -> T:
+        return call_with_retries(call, backoff=self.backoff, translate=lambda: translate_errors(self._where(pool)),
+                                 what=f"{self._where(pool)} {what}")
+
+    def _read(self, pool: Pool, model: str) -> dict | None:
+        """The model's Deployment in the pool, or None."""
+        from kubernetes.client.exceptions import ApiException
+
+        apps, _ = self._client(pool)
+
+        def read() -> dict | None:
+            try:
+                return _json(apps.read_namespaced_deployment(deployment_name(model), namespace(pool.name),
+                                                             _preload_content=False, **self._timeout()))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return self._call(pool, "read deployment", read)
+
+    def _create(self, pool: Pool, step: ScaleUp) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        apps, core = self._client(pool)
+        body = deployment(pool, step.model, step.replica, step.count, self.settings)
+
+        def create(call: Callable[..., Any], *args: Any) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    call(*args, _preload_content=False, **self._timeout())
+                except ApiException as exc:
+                    if exc.status != 409:  # already there: an earlier try that timed out made it
+                        raise
+            return run
+
+        self._call(pool, "create namespace",
+                   create(core.create_namespace, {"metadata": {"name": namespace(pool.name)}}))
+        self._call(pool, "create deployment", create(apps.create_namespaced_deployment, namespace(pool.name), body))
+        logger.info("deployment created: provider=%s region=%s pool=%s model=%s replicas=%d",
+                    pool.provider, pool.region, pool.name, step.model, step.count)
+
+    def _scale(self, pool: Pool, model: str, current: int, replicas: int) -> None:
+        apps, _ = self._client(pool)
+        self._call(pool, "scale deployment", lambda: apps.patch_namespaced_deployment_scale(
+            deployment_name(model), namespace(pool.name), {"spec": {"replicas": replicas}},
+            _preload_content=False, **self._timeout()))
+        logger.info("deployment scaled: provider=%s region=%s pool=%s model=%s replicas=%d->%d",
+                    pool.provider, pool.region, pool.name, model, current, replicas)
+
+    def _delete(self, pool: Pool, model: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        apps, _ = self._client(pool)
+
+        def delete() -> None:
+            try:
+                apps.delete_namespaced_deployment(deployment_name(model), namespace(pool.name), **self._timeout())
+            except ApiException as exc:
+                if exc.status != 404:  # already gone
+                    raise
+
+        self._call(pool, "delete deployment", delete)
+        logger.info("deployment deleted: provider=%s region=%s pool=%s model=%s",
+                    pool.provider, pool.region, pool.name, model)
+
+    def _pods(self, pool: Pool, model: str | None = None) -> list[dict]:
+        """gpufleet's pods in the pool (of one model when given), terminating ones included."""
+        _, core = self._client(pool)
+        listed = self._call(pool, "list pods", lambda: _json(core.list_namespaced_pod(
+            namespace(pool.name), label_selector=selector(model), _preload_content=False, **self._timeout())))
+        return listed["items"]
+
+
+def _json(response: Any) -> dict:
+    """The body of a `_preload_content=False` answer (skips the client's slow model deserialization)."""
+    return json.loads(response.data)

@@ -1,0 +1,180 @@
+"""A fake of the Kubernetes API paths a Deployment rollout uses, for the official client in tests.
+
+No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
+
+    POST   /api/v1/namespaces                                   create (409 if there)
+    GET    /api/v1/namespaces/NS/pods?labelSelector=a=b,c=d     the Deployments' pods
+    POST   /apis/apps/v1/namespaces/NS/deployments              create (404 without the namespace, 409 if there)
+    GET    /apis/apps/v1/namespaces/NS/deployments?labelSelector=...
+    GET    /apis/apps/v1/namespaces/NS/deployments/NAME
+    DELETE /apis/apps/v1/namespaces/NS/deployments/NAME         its pods start terminating
+    PATCH  /apis/apps/v1/namespaces/NS/deployments/NAME/scale   {"spec": {"replicas": N}}
+
+A Deployment's pods are made at once; each turns Ready `ready_delay_s` after it is made
+(status.readyReplicas follows) and, once deleted, stays Terminating for
+`terminate_delay_s`. Not emulated: scheduling (every pod gets a node and an IP),
+probes, rolling updates of a changed template, quotas, RBAC, watch, server-side apply.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import re
+import time
+from dataclasses import dataclass
+
+from werkzeug.wrappers import Request, Response
+
+from tests.fakes.cloud_fake import FakeCloudApi
+from tests.fakes.http_fake import json_response
+
+_NAMESPACES = re.compile(r"^/api/v1/namespaces$")
+_PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+_DEPLOYMENTS = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")
+_DEPLOYMENT = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)(?P<scale>/scale)?$")
+
+
+def status_body(code: int, reason: str, message: str) -> dict:
+    """A `Status` failure, as the API server answers errors."""
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+@dataclass
+class FakePod:
+    name: str
+    ip: str
+    labels: dict[str, str]
+    made_at: float
+    deleted_at: float | None = None
+
+
+class FakeKubernetesApi(FakeCloudApi):
+    """Namespaces, Deployments and their pods (see module docstring)."""
+
+    def __init__(self, *, ready_delay_s: float = 0.05, terminate_delay_s: float = 0.05) -> None:
+        super().__init__()
+        self.ready_delay_s = ready_delay_s
+        self.terminate_delay_s = terminate_delay_s
+        self.namespaces: set[str] = set()
+        self.deployments: dict[tuple[str, str], dict] = {}
+        self.pods: dict[tuple[str, str], list[FakePod]] = {}  # by Deployment, live and terminating
+        self._ids = itertools.count(1)
+
+    def handle(self, request: Request) -> Response:
+        with self._lock:
+            self._reap(time.monotonic())
+            if _NAMESPACES.match(request.path) and request.method == "POST":
+                return self._create_namespace(request.get_json())
+            if match := _PODS.match(request.path):
+                return self._list_pods(match["ns"], _selector(request))
+            if match := _DEPLOYMENTS.match(request.path):
+                if request.method == "POST":
+                    return self._create(match["ns"], request.get_json())
+                items = [self._deployment(key) for key in self.deployments
+                         if key[0] == match["ns"] and _selects(_selector(request), self.deployments[key])]
+                return json_response({"kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": items})
+            if match := _DEPLOYMENT.match(request.path):
+                return self._one(request, (match["ns"], match["name"]), bool(match["scale"]))
+        return json_response(status_body(404, "NotFound", f"the server could not find {request.path}"), 404)
+
+    def _create_namespace(self, body: dict) -> Response:
+        name = body["metadata"]["name"]
+        if name in self.namespaces:
+            return json_response(status_body(409, "AlreadyExists", f'namespaces "{name}" already exists'), 409)
+        self.namespaces.add(name)
+        return json_response({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}, 201)
+
+    def _create(self, namespace: str, body: dict) -> Response:
+        name = body["metadata"]["name"]
+        if namespace not in self.namespaces:
+            return json_response(status_body(404, "NotFound", f'namespaces "{namespace}" not found'), 404)
+        if (namespace, name) in self.deployments:
+            return json_response(status_body(409, "AlreadyExists", f'deployments.apps "{name}" already exists'), 409)
+        body = copy.deepcopy(body)
+        body["metadata"] |= {"namespace": namespace, "generation": 1, "uid": f"uid-{next(self._ids)}"}
+        self.deployments[(namespace, name)] = body
+        self.pods[(namespace, name)] = []
+        self._scale((namespace, name), body["spec"].get("replicas", 1))
+        return json_response(self._deployment((namespace, name)), 201)
+
+    def _one(self, request: Request, key: tuple[str, str], scale: bool) -> Response:
+        if key not in self.deployments:
+            return json_response(status_body(404, "NotFound", f'deployments.apps "{key[1]}" not found'), 404)
+        if request.method == "DELETE":
+            self._scale(key, 0)
+            del self.deployments[key]
+            return json_response(status_body(200, "", "") | {"status": "Success"})
+        if request.method == "PATCH" and scale:
+            replicas = int(request.get_json()["spec"]["replicas"])
+            self.deployments[key]["spec"]["replicas"] = replicas
+            self.deployments[key]["metadata"]["generation"] += 1
+            self._scale(key, replicas)
+        if scale:
+            return json_response({"kind": "Scale", "apiVersion": "autoscaling/v1",
+                                  "metadata": {"name": key[1], "namespace": key[0]},
+                                  "spec": {"replicas": self.deployments[key]["spec"]["replicas"]},
+                                  "status": {"replicas": len(self._live(key))}})
+        return json_response(self._deployment(key))
+
+    def _scale(self, key: tuple[str, str], replicas: int) -> None:
+        now = time.monotonic()
+        live = self._live(key)
+        for pod in live[replicas:]:
+            pod.deleted_at = now
+        labels = self.deployments[key]["spec"]["template"]["metadata"].get("labels", {})
+        for _ in range(replicas - len(live)):
+            n = next(self._ids)
+            self.pods[key].append(FakePod(f"{key[1]}-{n:05d}", f"10.0.{n // 250}.{n % 250 + 1}", labels, now))
+
+    def _live(self, key: tuple[str, str]) -> list[FakePod]:
+        return [pod for pod in self.pods.get(key, []) if pod.deleted_at is None]
+
+    def _ready(self, pod: FakePod) -> bool:
+        return pod.deleted_at is None and time.monotonic() - pod.made_at >= self.ready_delay_s
+
+    def _reap(self, now: float) -> None:
+        for key, pods in list(self.pods.items()):
+            pods[:] = [p for p in pods if p.deleted_at is None or now - p.deleted_at < self.terminate_delay_s]
+            if not pods and key not in self.deployments:
+                del self.pods[key]
+
+    def _deployment(self, key: tuple[str, str]) -> dict:
+        body = copy.deepcopy(self.deployments[key])
+        live = self._live(key)
+        ready = sum(self._ready(pod) for pod in live)
+        body["status"] = {"observedGeneration": body["metadata"]["generation"], "replicas": len(live),
+                          "updatedReplicas": len(live), "readyReplicas": ready, "availableReplicas": ready}
+        return body
+
+    def _list_pods(self, namespace: str, selector: dict[str, str]) -> Response:
+        items = [self._pod(key, pod) for key, pods in self.pods.items() if key[0] == namespace
+                 for pod in pods if all(pod.labels.get(k) == v for k, v in selector.items())]
+        return json_response({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def _pod(self, key: tuple[str, str], pod: FakePod) -> dict:
+        ready = self._ready(pod)
+        metadata = {"name": pod.name, "namespace": key[0], "labels": pod.labels}
+        if pod.deleted_at is not None:
+            metadata["deletionTimestamp"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "metadata": metadata,
+            "spec": {"containers": [{"name": "vllm", "image": "fake"}], "nodeName": f"node-{key[0]}"},
+            "status": {"phase": "Running", "podIP": pod.ip,
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [{"name": "vllm", "ready": ready, "restartCount": 0, "image": "fake",
+                                              "imageID": "fake", "started": True}]},
+        }
+
+
+def _selector(request: Request) -> dict[str, str]:
+    """An equality-based labelSelector (`a=b,c=d`) as a dict; other forms are not faked."""
+    text = request.args.get("labelSelector", "")
+    return dict(part.split("=", 1) for part in text.split(",") if part)
+
+
+def _selects(selector: dict[str, str], deployment: dict) -> bool:
+    labels = deployment["metadata"].get("labels", {})
+    return all(labels.get(k) == v for k, v in selector.items())

@@ -1,0 +1,73 @@
+"""The Deployment gpufleet renders, and how pods read as replicas: pure, no cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import InputError
+from orchestrator.providers.base import ReplicaSpec
+from orchestrator.providers.kubernetes.models import deployment, deployment_name, namespace, observed_replica, tolerations
+from orchestrator.settings import Settings
+from orchestrator.spec import Pool
+
+SETTINGS = Settings(kubernetes_image="registry.example/gpufleet/vllm@sha256:0123", replica_drain_timeout_s=30,
+                    replica_ready_timeout_s=600)
+REPLICA = ReplicaSpec(source="s3://weights/llama-70b", served_name="llama-70b", tensor_parallel_size=4, max_model_len=8192)
+
+
+def pool(**changes) -> Pool:
+    fields = {"name": "azure-weu-h100", "provider": "azure", "region": "westeurope", "max_nodes": 4, "cluster": "aks"}
+    return Pool(**(fields | changes))
+
+
+def test_the_deployment_pins_pods_to_the_pool_and_asks_for_the_replicas_gpus() -> None:
+    rendered = deployment(pool(), "llama-70b", REPLICA, 2, SETTINGS)
+    spec = rendered["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert (rendered["metadata"]["name"], rendered["metadata"]["namespace"]) == ("llama-70b", "gpufleet-azure-weu-h100")
+    assert rendered["spec"]["replicas"] == 2
+    assert spec["nodeSelector"] == {"gpufleet.io/pool": "azure-weu-h100"}
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "4"}
+    assert container["image"] == SETTINGS.kubernetes_image
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["GPUFLEET_REPLICA_MODEL_SOURCE"] == "s3://weights/llama-70b"
+    assert env["GPUFLEET_REPLICA_TENSOR_PARALLEL_SIZE"] == "4" and env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] == "8192"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 600
+    assert spec["terminationGracePeriodSeconds"] > SETTINGS.replica_drain_timeout_s
+    assert rendered["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert rendered["spec"]["selector"]["matchLabels"] == rendered["spec"]["template"]["metadata"]["labels"]
+
+
+def test_tolerations_cover_the_gpu_taint_aks_spot_and_the_pools_own() -> None:
+    keys = {(t["key"], t["effect"]) for t in tolerations(pool(capacity="spot", taints=["team=ml:NoSchedule"]))}
+    assert keys == {("nvidia.com/gpu", "NoSchedule"), ("kubernetes.azure.com/scalesetpriority", "NoSchedule"),
+                    ("team", "NoSchedule")}
+    assert [t["key"] for t in tolerations(pool(provider="onprem", gpu="MI300X", gpus_per_node=8))] == ["amd.com/gpu"]
+
+
+def test_names_are_dns_labels_and_stay_distinct() -> None:
+    assert namespace("gcp_usc1.h100") != namespace("gcp-usc1-h100")
+    assert deployment_name("qwen2.5_7b") != deployment_name("qwen2-5-7b")
+    for name in (namespace("p" * 63), deployment_name("qwen2.5_7b")):
+        assert len(name) <= 63 and all(c.isalnum() or c == "-" for c in name)
+
+
+def test_the_image_is_required() -> None:
+    with pytest.raises(InputError, match="GPUFLEET_KUBERNETES_IMAGE"):
+        deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS.model_copy(update={"kubernetes_image": None}))
+
+
+@pytest.mark.parametrize("ready,deleting,ip,healthy,url", [
+    (True, False, "10.1.2.3", True, "http://10.1.2.3:8000"),
+    (False, False, "10.1.2.3", False, "http://10.1.2.3:8000"),
+    (True, True, "10.1.2.3", False, "http://10.1.2.3:8000"),  # terminating: draining, out of service
+    (False, False, None, False, ""),  # not scheduled yet
+])
+def test_pods_read_as_replicas(ready, deleting, ip, healthy, url) -> None:
+    pod = {"metadata": {"name": "p", "labels": {"gpufleet.io/model": "llama-70b"},
+                        **({"deletionTimestamp": "2026-11-23T12:00:00Z"} if deleting else {})},
+           "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                      "containerStatuses": [{"restartCount": 2}]}}
+    replica = observed_replica(pod, "azure-weu-h100", 8000)
+    assert (replica.model, replica.healthy, replica.url, replica.restarts) == ("llama-70b", healthy, url, 2)
