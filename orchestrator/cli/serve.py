@@ -106,12 +106,14 @@ def _demo(placement: Placement, state: FleetState, api_key: str) -> list[DemoAns
 
 
 def _render_answers(answers: list[DemoAnswer]) -> None:
-    table = Table(title="Requests through the gateway", header_style="bold")
-    for column in ("prompt", "answer (random weights)", "replica", "pid", "tokens in/out", "seconds", "cost USD"):
-        table.add_column(column, justify="right" if column in ("pid", "tokens in/out", "seconds", "cost USD") else "left")
+    table = Table(title="Requests through the gateway (random weights: the text is gibberish)", header_style="bold")
+    for column in ("prompt", "answered by (pid)", "tokens in/out", "seconds", "cost USD"):
+        table.add_column(column, justify="left" if column in ("prompt", "answered by (pid)") else "right",
+                         no_wrap=column != "prompt")
     for a in answers:
-        table.add_row(a.prompt[:32], repr(a.text[:24]), a.replica_url or "?", str(a.pid or "?"),
-                      f"{a.prompt_tokens}/{a.completion_tokens}", f"{a.seconds:.2f}", f"{a.cost_usd:.8f}")
+        where = f"{a.replica_url.removeprefix('http://')} ({a.pid})" if a.replica_url else "?"
+        table.add_row(a.prompt, where, f"{a.prompt_tokens}/{a.completion_tokens}", f"{a.seconds:.2f}",
+                      f"{a.cost_usd:.2e}")
     console.print(table)
 
 

@@ -85,8 +85,10 @@ class RouterClient:
 
     def remove(self, url: str) -> None:
         """Stop routing to `url` (idempotent: an unknown worker is already removed)."""
-        response = self._call("DELETE", f"/workers/{quote(url, safe='')}", allow=(404,))
-        if response.status_code != 404:
+        response = self._call("DELETE", f"/workers/{quote(url, safe='')}", allow=(400, 404))
+        if response.status_code == 400 and "WORKER_NOT_FOUND" not in response.text:
+            raise RouterError(f"gateway {self.base_url} refused to remove {url}: {response.text[:200]}")
+        if response.status_code == 200:
             logger.info("gateway %s: removed worker %s", self.base_url, url)
 
     def _call(self, method: str, path: str, allow: tuple[int, ...] = (), **kwargs: object) -> httpx.Response:

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import SecretStr
 
@@ -31,6 +32,7 @@ from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec, Model, Pool
 
 logger = logging.getLogger(__name__)
+Named = TypeVar("Named", Model, Pool)
 
 DEFAULT_RATES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 MIN_PROMPTS = 8
@@ -157,7 +159,7 @@ def _gpu(pool: Pool, settings: Settings) -> str:
     return offers[0].gpu
 
 
-def _one(items: list, name: str, kind: str):  # noqa: ANN202 (a Model or a Pool)
+def _one(items: list[Named], name: str, kind: str) -> Named:
     for item in items:
         if item.name == name:
             return item

@@ -76,5 +76,9 @@ def open_state(url: str) -> StateStore:
 def engine_safe(url: str) -> str:
     """`url` with any password hidden, for messages and logs."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<an unparseable URL>"

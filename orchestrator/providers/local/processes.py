@@ -12,13 +12,13 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
 
-def free_port(avoid: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+def free_port(avoid: Collection[int] = ()) -> int:
     """A TCP port on 127.0.0.1 that is free now (the OS picks; ports in `avoid` are skipped)."""
     for _ in range(64):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

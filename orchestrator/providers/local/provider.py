@@ -16,7 +16,7 @@ from typing import ClassVar
 import httpx
 from sqlalchemy import delete, select
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.base import (
     Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Provider, ScaleDown, ScaleUp,
     Step, StepPending,
@@ -28,6 +28,7 @@ from orchestrator.spec import FleetSpec
 from orchestrator.state import DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord
 
 PROBE_TIMEOUT_S = 2.0
+CRASH_LOOP_RESTARTS = 3
 POLL_AFTER_S = 1.0
 SUPERVISOR_MARKER = "orchestrator.providers.local.supervisor"
 
@@ -58,6 +59,10 @@ class LocalProvider(Provider):
         replicas = [r for r in self.observe().replicas if (r.model, r.pool) == (step.model, step.pool)]
         if isinstance(step, ScaleUp):
             ready = sum(r.healthy for r in replicas)
+            if ready < step.count and any(r.restarts >= CRASH_LOOP_RESTARTS and not r.healthy for r in replicas):
+                raise ProviderError(
+                    f"{step.model}@{step.pool}: a replica keeps exiting before it is ready ({CRASH_LOOP_RESTARTS} "
+                    f"restarts). To fix: read its log under {self.settings.state_dir(self.environment) / 'logs'}")
             if ready < step.count:
                 raise StepPending(f"{step.model}@{step.pool}: {ready} of {step.count} replicas ready", POLL_AFTER_S)
         elif len(replicas) > step.count:

@@ -129,7 +129,8 @@ class Supervisor:
             self.shutdown()
 
     def _stop(self, signum: int, _frame: object) -> None:
-        logger.info("signal %d: draining every replica, then stopping", signum)
+        if not self.stopping:
+            logger.info("signal %d: draining every replica, then stopping", signum)
         self.stopping = True
 
     def reconcile(self) -> None:
@@ -292,6 +293,9 @@ class Supervisor:
         deadline = time.monotonic() + ROUTER_START_TIMEOUT_S
         while not self.gateway.healthy():
             if self.router.poll() is not None or time.monotonic() > deadline:
+                kill_group(self.router.pid)
+                self.gateway_port = free_port()  # the old port may be taken now: the next try moves
+                self.metrics_port = free_port(avoid={self.gateway_port})
                 raise RouterError(f"the gateway did not start (exit {self.router.poll()}); see {log_path}")
             time.sleep(0.1)
         logger.info("gateway: pid %d on %s", self.router.pid, self.gateway.base_url)
@@ -379,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-url", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe drowns the state changes
     settings = load_settings()
     lock = hold_lock(settings, args.env)
     if lock is None:

@@ -29,7 +29,7 @@ def test_first_rebalance_starts_the_plan_and_the_second_has_nothing_to_do(local,
     store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
     move = prepare(spec, inputs, load_price_catalog(), providers, PlanOptions(), REPO)
     assert [s.kind for s in move.steps] == ["scale_up"] and move.steps[0].count == 1
-    assert move.steps[0].replica.served_name == "tiny-llama" and move.steps[0].replica.source == "models/tiny-llama"
+    assert move.steps[0].replica.served_name == "tiny-llama" and move.steps[0].replica.source == "${GPUFLEET_HOME}/models/tiny-llama"
     with environment_lock(store, inputs.environment):
         apply(store, move, providers, step_timeout_s=5)
     assert fake.replicas == {("tiny-llama", "local"): 1}

@@ -1,0 +1,113 @@
+"""Kubernetes manifests rendered from a placement for one pool, as plain dicts (pure; no cluster needed).
+
+Per model the placement runs in the pool:
+
+- the Deployment the Kubernetes provider applies (`providers/kubernetes/models.deployment`:
+  replica image, GPUs, the pool's node selector and tolerations, readiness and a startup
+  probe on vLLM's `/health` long enough for weights to load), plus what a standalone
+  manifest needs on top: a preStop pause so endpoints drop the pod before vLLM starts
+  draining, CPU and memory requests and limits, and the gateway API key from a Secret;
+- a ClusterIP Service over its pods (what a site's vllm-router discovers);
+- a PodDisruptionBudget allowing one voluntary disruption at a time;
+- a HorizontalPodAutoscaler (autoscaling/v2) bounded from the planned count up to twice it
+  (at most what the pool's nodes hold), scaling on vLLM's waiting requests per pod, read
+  through the Prometheus adapter with `PROMETHEUS_ADAPTER_RULE`. It adds a pod within a
+  minute of a queue building and removes one only after five quiet minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from orchestrator.errors import InputError
+from orchestrator.planner import Placement
+from orchestrator.providers.base import ReplicaSpec
+from orchestrator.providers.kubernetes.models import CONTAINER, deployment
+from orchestrator.settings import Settings
+from orchestrator.spec import FleetSpec
+
+PRESTOP_S = 5  # endpoints and routers notice a terminating pod within a few seconds
+CPU_PER_GPU = 8
+MEMORY_GIB_PER_GPU = 48  # host memory for loading weights and vLLM's CPU-side buffers
+WAITING_PER_POD = 2  # scale out when more requests than this wait per replica
+WAITING_METRIC = "vllm_num_requests_waiting"
+API_KEY_SECRET = "gpufleet-gateway"
+API_KEY_SECRET_KEY = "api-key"
+PROMETHEUS_ADAPTER_RULE = {
+    "seriesQuery": 'vllm:num_requests_waiting{namespace!="",pod!=""}',
+    "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+    "name": {"matches": "^vllm:num_requests_waiting$", "as": WAITING_METRIC},
+    "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+}
+
+
+def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settings: Settings) -> list[dict]:
+    """Every manifest for `pool_name`'s share of `placement`, in apply order."""
+    pool = next((p for p in spec.pools if p.name == pool_name), None)
+    if pool is None:
+        raise InputError(f"no pool '{pool_name}' in the spec. To fix: use one of {', '.join(p.name for p in spec.pools)}")
+    models = {m.name: m for m in spec.models}
+    gpus = {(c.model, c.pool): c.gpus_per_replica for c in placement.capacity}
+    manifests: list[dict] = []
+    for row in sorted((r for r in placement.replicas if r.pool == pool_name and r.count > 0), key=lambda r: r.model):
+        model = models[row.model]
+        tp = gpus.get((row.model, pool_name), model.gpus_per_replica or 1)
+        replica = ReplicaSpec(source=model.source, served_name=model.name, tensor_parallel_size=tp,
+                              max_model_len=model.max_model_len)
+        base = _standalone(deployment(pool, model.name, replica, row.count, settings), tp)
+        capacity = (pool.max_nodes * (pool.gpus_per_node or tp)) // tp
+        manifests += [base, _service(base, settings), _disruption_budget(base),
+                      _autoscaler(base, row.count, max(row.count, min(2 * row.count, capacity)))]
+    return manifests
+
+
+def _standalone(deployment_: dict, gpus: int) -> dict:
+    result = copy.deepcopy(deployment_)
+    pod = result["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_S}}}
+    for kind in ("requests", "limits"):
+        container["resources"][kind] |= {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
+    container["env"].append({"name": "VLLM_API_KEY", "valueFrom": {
+        "secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_SECRET_KEY}}})
+    pod["terminationGracePeriodSeconds"] += PRESTOP_S
+    return result
+
+
+def _meta(deployment_: dict, suffix: str = "") -> dict:
+    meta = deployment_["metadata"]
+    return {"name": meta["name"] + suffix, "namespace": meta["namespace"], "labels": dict(meta["labels"])}
+
+
+def _service(deployment_: dict, settings: Settings) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Service", "metadata": _meta(deployment_),
+        "spec": {"type": "ClusterIP", "selector": deployment_["spec"]["selector"]["matchLabels"],
+                 "ports": [{"name": "http", "port": settings.replica_port, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def _disruption_budget(deployment_: dict) -> dict:
+    return {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(deployment_),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": deployment_["spec"]["selector"]["matchLabels"]}},
+    }
+
+
+def _autoscaler(deployment_: dict, planned: int, most: int) -> dict:
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(deployment_),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_["metadata"]["name"]},
+            "minReplicas": planned, "maxReplicas": most,
+            "metrics": [{"type": "Pods", "pods": {"metric": {"name": WAITING_METRIC},
+                                                  "target": {"type": "AverageValue", "averageValue": str(WAITING_PER_POD)}}}],
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max",
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+                "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Min",
+                              "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
+            },
+        },
+    }
+
