@@ -1,6 +1,6 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_inputs, bench_planner, bench_policies, bench_providers, bench_spend, bench_stacks
+from bench import bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_spend, bench_stacks
 
 bench_inputs.main()
 print()
@@ -13,3 +13,5 @@ print()
 bench_spend.main()
 print()
 bench_providers.main()
+print()
+bench_gateway.main()
