@@ -133,8 +133,11 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
 
     The gateway's API key is never shown.
     """
+    from orchestrator.ledger import collect_tokens, open_ledger
+
     _path, fleet, name, provider = _open(env, spec)
     state = provider.observe()
+    collect_tokens(open_ledger(load_settings(), name, fleet.state.url), name)  # tokens served since the last look, for the ledger
     if output is OutputFormat.json:
         print_json(status_report(fleet, name, state))
         return
