@@ -1,7 +1,7 @@
 """`orchestrator spend record | import | export | report`: the spend ledger from the command line.
 
-`record` is the interim way the ledger learns what runs until `rebalance` records each
-apply itself: it takes the environment's latest stored plan as applied now (an unchanged plan
+`record` tells the ledger what runs when the fleet was moved by anything but `rebalance`
+(which records its applies itself): it takes the environment's latest stored plan as applied now (an unchanged plan
 records nothing, so it is safe on a schedule), re-prices the pools from the current catalog
 and spec, and collects the replicas' token counters.
 """
@@ -84,8 +84,8 @@ def record(
 ) -> None:
     """Record what runs into the ledger: the latest plan as applied now, prices in force, tokens served.
 
-    The interim way until `rebalance` records each apply itself. An unchanged plan records
-    nothing, so running it on a schedule is safe (e.g. every 5 minutes).
+    For fleets moved by anything but `rebalance` (which records its applies itself). An
+    unchanged plan records nothing, so running it on a schedule is safe (e.g. every 5 minutes).
     """
     from orchestrator.cli.catalog import load_catalog
     from orchestrator.inputs import load_inputs
