@@ -101,11 +101,12 @@ def _explain(problem: Problem, solution: Solution, options: PlanOptions, replica
                     notes.append(f"{rule} excludes {m.model}'s cheapest pool per req/s, {cheapest} ({rtt:.0f} ms), for users in {d.region}")
     for m in problem.models:
         cap = min(options.max_spot_share, problem.rules.spot_cap(m.model))
-        if cap < 1.0:
+        if cap < 1.0 and any(problem.pool_by_name[p].capacity == "spot" for p in problem.hosts.get(m.model, [])):
             notes.append(f"spot share of {m.model}'s capacity capped at {cap:.0%}")
     for area in problem.rules.residency_areas:
-        notes.append(f"residency '{area.name}': users in {', '.join(sorted(area.continents))} served only from pools there"
-                     + (" or on-prem" if area.allow_onprem else ""))
+        if any(d.continent in area.continents for d in problem.demand):
+            notes.append(f"residency '{area.name}': users in {', '.join(sorted(area.continents))} served only from pools there"
+                         + (" or on-prem" if area.allow_onprem else ""))
     if any(problem.pool_by_name[p].capacity == "spot" for p in problem.pool_by_name):
         notes.append(f"spot replicas count at 1/{1 + options.spot_overprovision:g} of their capacity (preemption headroom)")
     return notes
