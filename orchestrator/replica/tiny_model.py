@@ -14,16 +14,14 @@ decodes and any text encodes.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from orchestrator.replica.file_lock import file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def ensure_tiny_model(path: Path) -> bool:
     if is_built(path):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f".{path.name}.lock"):
+    with file_lock(path.parent / f".{path.name}.lock"):
         if is_built(path):
             return False
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -76,16 +74,6 @@ def ensure_tiny_model(path: Path) -> bool:
             raise
     logger.info("built the tiny random-weight model at %s", path)
     return True
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _byte_pair_merges(alphabet: list[str], count: int) -> list[tuple[str, str]]:

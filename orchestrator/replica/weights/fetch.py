@@ -15,15 +15,13 @@ on one host share the cache under a lock.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from orchestrator.replica.file_lock import file_lock
 from orchestrator.replica.weights.base import ObjectStore, RemoteObject, WeightsError
 
 logger = logging.getLogger(__name__)
@@ -82,7 +80,7 @@ def _store(scheme: str, rest: str) -> tuple[ObjectStore, str]:
 def sync(store: ObjectStore, directory: Path) -> Path:
     """Make `directory` hold every object of `store`, verified; returns `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory / ".lock"):
+    with file_lock(directory / ".lock"):
         objects = store.list()
         if not objects:
             raise WeightsError(f"no objects under the model source (cache {directory}). "
@@ -155,16 +153,6 @@ def _write_manifest(directory: Path, manifest: dict[str, str]) -> None:
     tmp = directory / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, directory / MANIFEST)
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _hugging_face(repo_id: str, cache_dir: Path) -> Path:
