@@ -30,3 +30,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def focus_sample() -> Path:
+    """The FinOps Foundation's FOCUS 1.0 sample (../shared/data/focus_billing), or a skip saying where it was looked for."""
+    from orchestrator.settings import load_settings
+
+    path = load_settings().shared_data / "focus_billing" / "focus_1.0_sample_1000.csv"
+    if not path.exists():
+        pytest.skip(f"the FinOps FOCUS sample is not at {path} (set GPUFLEET_SHARED_DATA)")
+    return path

@@ -15,18 +15,15 @@ import ipaddress
 import itertools
 import json
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.http_fake import FakeHttpApi, SeenRequest, _Failure, _QuietHandler
+from tests.fakes.http_fake import FakeHttpApi, SeenRequest, _Failure
 
 
 class FakeCloudApi(FakeHttpApi):
@@ -80,18 +77,6 @@ class FakeCloudApi(FakeHttpApi):
     def call_path(self, request: Request) -> str:
         """The path a request is recorded and matched by (a fake of an RPC-style API names the call)."""
         return request.path
-
-    @contextmanager
-    def serve(self, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-        """Serve on a free port of 127.0.0.1 for the block, over TLS when given; yields the base URL."""
-        server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler, ssl_context=tls)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True)
-        thread.start()
-        try:
-            yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join()
 
     def count(self, method: str | None = None, contains: str = "") -> int:
         """Requests received so far, of `method` (any when None) whose path contains `contains`."""

@@ -7,6 +7,7 @@ fake can also hand requests on to moto's own WSGI app.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -78,13 +79,13 @@ class FakeHttpApi(ABC):
         return response(environ, start_response)
 
     @contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve on a free port of 127.0.0.1 for the block; yields the base URL."""
-        server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
+    def serve(self, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+        """Serve on a free port of 127.0.0.1 for the block, over TLS when given; yields the base URL."""
+        server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler, ssl_context=tls)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True)
         thread.start()
         try:
-            yield f"http://127.0.0.1:{server.server_port}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
         finally:
             server.shutdown()
             thread.join()

@@ -12,17 +12,8 @@ from sqlalchemy import func, select
 from orchestrator.billing import import_focus
 from orchestrator.errors import InputError
 from orchestrator.ledger.tables import BilledDay
-from orchestrator.settings import load_settings
 
 SAMPLE_BILLED = {"aws": 18.0066, "azure": 1.9765, "oracle": 0.5371}  # ../shared/data/focus_billing/SOURCE.md
-
-
-@pytest.fixture
-def sample() -> Path:
-    path = load_settings().shared_data / "focus_billing" / "focus_1.0_sample_1000.csv"
-    if not path.exists():
-        pytest.skip(f"the FinOps FOCUS sample is not at {path} (set GPUFLEET_SHARED_DATA)")
-    return path
 
 
 def rewrite(source: Path, target: Path, select_sql: str = "*", where: str = "true") -> Path:
@@ -41,8 +32,8 @@ def stored_billed(store) -> dict[str, float]:
             select(BilledDay.provider, func.sum(BilledDay.billed_cost)).group_by(BilledDay.provider))}
 
 
-def test_the_finops_sample_imports_with_its_published_totals(store, sample: Path) -> None:
-    result = import_focus(store, "prod", sample)
+def test_the_finops_sample_imports_with_its_published_totals(store, focus_sample: Path) -> None:
+    result = import_focus(store, "prod", focus_sample)
     assert (result.focus_version, result.rows) == ("1.0", 1000)
     assert result.tagged_rows == 42  # the sample's own tags: 42 rows carry {"env": "prod"}
     assert (result.first_day, result.last_day, result.currencies) == (dt.date(2024, 9, 1), dt.date(2024, 9, 30), ("USD",))
@@ -50,22 +41,22 @@ def test_the_finops_sample_imports_with_its_published_totals(store, sample: Path
     assert stored_billed(store) == SAMPLE_BILLED
 
 
-def test_parquet_and_a_folder_of_parts_import_the_same(store, sample: Path, tmp_path: Path) -> None:
-    parquet = rewrite(sample, tmp_path / "sample.parquet", "* REPLACE (CAST(BilledCost AS DOUBLE) AS BilledCost)")
+def test_parquet_and_a_folder_of_parts_import_the_same(store, focus_sample: Path, tmp_path: Path) -> None:
+    parquet = rewrite(focus_sample, tmp_path / "sample.parquet", "* REPLACE (CAST(BilledCost AS DOUBLE) AS BilledCost)")
     assert {p: round(v, 4) for p, v in import_focus(store, "prod", parquet).billed_by_provider.items()} == SAMPLE_BILLED
     parts = tmp_path / "export"
     parts.mkdir()
-    rewrite(sample, parts / "part-0.csv", where="ProviderName = 'AWS'")
-    rewrite(sample, parts / "part-1.csv", where="ProviderName <> 'AWS'")
+    rewrite(focus_sample, parts / "part-0.csv", where="ProviderName = 'AWS'")
+    rewrite(focus_sample, parts / "part-1.csv", where="ProviderName <> 'AWS'")
     (parts / "manifest.json").write_text("{}")  # exports ship manifests beside the parts
     assert import_focus(store, "prod", parts).rows == 1000
 
 
-def test_importing_again_replaces_instead_of_adding(store, sample: Path, tmp_path: Path) -> None:
-    import_focus(store, "prod", sample)
-    again = import_focus(store, "prod", sample)
+def test_importing_again_replaces_instead_of_adding(store, focus_sample: Path, tmp_path: Path) -> None:
+    import_focus(store, "prod", focus_sample)
+    again = import_focus(store, "prod", focus_sample)
     assert again.replaced_rows > 0 and stored_billed(store) == SAMPLE_BILLED
-    restated = rewrite(sample, tmp_path / "restated.csv", "* REPLACE (CAST(BilledCost AS DOUBLE) * 2 AS BilledCost)")
+    restated = rewrite(focus_sample, tmp_path / "restated.csv", "* REPLACE (CAST(BilledCost AS DOUBLE) * 2 AS BilledCost)")
     import_focus(store, "prod", restated)  # a later export of the same days wins
     assert stored_billed(store) == pytest.approx({p: v * 2 for p, v in SAMPLE_BILLED.items()}, abs=1e-3)
 
@@ -92,8 +83,8 @@ def test_version_provider_names_and_tags_of_each_export_shape(store, tmp_path: P
      "column ChargePeriodEnd: row 3 is 'yesterday', not a date and time"),
     ("* REPLACE (CASE WHEN Id = '11472' THEN NULL ELSE EffectiveCost END AS EffectiveCost)", "column EffectiveCost: row 1 is empty"),
 ])
-def test_a_broken_export_is_named_by_file_column_and_row(store, sample: Path, tmp_path: Path, select_sql: str, message: str) -> None:
-    broken = rewrite(sample, tmp_path / "broken.csv", select_sql)
+def test_a_broken_export_is_named_by_file_column_and_row(store, focus_sample: Path, tmp_path: Path, select_sql: str, message: str) -> None:
+    broken = rewrite(focus_sample, tmp_path / "broken.csv", select_sql)
     with pytest.raises(InputError) as caught:
         import_focus(store, "prod", broken)
     assert str(caught.value).startswith(f"{broken}: {message}")
@@ -115,7 +106,7 @@ def test_files_that_are_not_focus_exports(store, tmp_path: Path, name: str, cont
         import_focus(store, "prod", path)
 
 
-def test_a_header_without_rows_is_an_empty_export(store, sample: Path, tmp_path: Path) -> None:
-    empty = rewrite(sample, tmp_path / "empty.csv", where="false")
+def test_a_header_without_rows_is_an_empty_export(store, focus_sample: Path, tmp_path: Path) -> None:
+    empty = rewrite(focus_sample, tmp_path / "empty.csv", where="false")
     with pytest.raises(InputError, match="no rows"):
         import_focus(store, "prod", empty)

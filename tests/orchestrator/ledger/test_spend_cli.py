@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.settings import load_settings
 from tests.conftest import run_cli as run
-
-
-@pytest.fixture
-def sample() -> Path:
-    path = load_settings().shared_data / "focus_billing" / "focus_1.0_sample_1000.csv"
-    if not path.exists():
-        pytest.skip(f"the FinOps FOCUS sample is not at {path}")
-    return path
 
 
 @pytest.fixture
@@ -57,12 +48,12 @@ def test_record_reads_the_baseline_a_plan_file_carries(capsys: pytest.CaptureFix
     assert "one cloud: $0.20/h, 75.0% less" in out
 
 
-def test_import_reports_and_a_broken_file_exits_2(capsys: pytest.CaptureFixture[str], sample: Path, tmp_path: Path) -> None:
-    code, out, err = run(capsys, "spend", "import", str(sample), "--env", "local")
+def test_import_reports_and_a_broken_file_exits_2(capsys: pytest.CaptureFixture[str], focus_sample: Path, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "spend", "import", str(focus_sample), "--env", "local")
     assert code == 0, err
     assert "FOCUS 1.0, 1,000 rows" in out and "no row is tagged env=local" in out
     broken = tmp_path / "broken.csv"
-    broken.write_text(sample.read_text().replace('"BilledCost"', '"Billed"', 1))
+    broken.write_text(focus_sample.read_text().replace('"BilledCost"', '"Billed"', 1))
     code, out, err = run(capsys, "spend", "import", str(broken), "--env", "local")
     assert code == 2 and f"{broken}: missing FOCUS column BilledCost" in err and "Traceback" not in err
 
