@@ -13,7 +13,14 @@ from rich.table import Table
 
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
-from orchestrator.errors import InputError
+from orchestrator.cli.demand_options import (
+    MeasuredWindowOption,
+    ScaleOption,
+    TraceModelOption,
+    TraceOption,
+    TraceRegionOption,
+    TraceWindowOption,
+)
 from orchestrator.settings import load_settings
 
 if TYPE_CHECKING:
@@ -31,11 +38,12 @@ def plan(
     max_spot_share: Annotated[float, typer.Option(help="Most of a model's load on spot pools (0-1).", min=0.0, max=1.0)] = 1.0,
     churn_usd: Annotated[float, typer.Option("--churn-usd", help="With --current: $/h per replica started or stopped.", min=0.0)] = 0.5,
     current: Annotated[Path | None, typer.Option(help="A placement JSON running now: prefer plans that move fewer replicas.", dir_okay=False)] = None,
-    trace: Annotated[Path | None, typer.Option(help="Request trace (Azure LLM CSV or Mooncake JSONL) to derive demand from.", dir_okay=False)] = None,
-    trace_model: Annotated[str | None, typer.Option(help="Model the trace's requests are for (default: the only model).")] = None,
-    trace_region: Annotated[str | None, typer.Option(help="User region the trace's requests come from (default: the only region).")] = None,
-    window_s: Annotated[float, typer.Option(help="Trace window, seconds (the busiest one is used).", min=1.0)] = 300.0,
-    scale: Annotated[float, typer.Option(help="Multiply the trace's request rate.", min=0.0)] = 1.0,
+    trace: TraceOption = None,
+    trace_model: TraceModelOption = None,
+    trace_region: TraceRegionOption = None,
+    window_s: TraceWindowOption = 300.0,
+    scale: ScaleOption = 1.0,
+    measured_window_s: MeasuredWindowOption = None,
     policy_rules: Annotated[bool, typer.Option(help="Plan within the placement policies' residency areas and spot caps.")] = True,
     baselines: Annotated[bool, typer.Option(help="Also compute the baselines and the savings against them.")] = True,
     save: Annotated[bool, typer.Option(help="Store as the environment's latest plan (read by policy check and rebalance).")] = True,
@@ -53,8 +61,15 @@ def plan(
     catalog = load_catalog()
     path = spec_path(env, spec)
     fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
-    if trace is not None:
-        fleet = _with_trace_demand(fleet, trace, trace_model, trace_region, window_s, scale)
+    if trace is not None or measured_window_s is not None:
+        from orchestrator.demand import demand_for
+
+        with errors.status("measuring demand…"):
+            fleet, notes = demand_for(fleet, trace=trace, trace_model=trace_model, trace_region=trace_region,
+                                      window_s=window_s, scale=scale, measured_window_s=measured_window_s,
+                                      environment=inputs.environment)
+        for note in notes:
+            errors.print(f"demand: {note}", highlight=False)
         inputs = resolve_inputs(fleet, catalog, str(path), settings.profiles_dir)
     running = None
     if current is not None:
@@ -84,27 +99,6 @@ def plan(
         print_json(payload)
         return
     render_placement(placement, compared)
-
-
-def _with_trace_demand(fleet, trace: Path, model: str | None, region: str | None, window_s: float, scale: float):
-    """The spec with one (model, region) demand entry replaced by what the trace says."""
-    from orchestrator.demand.traces import derive_demand
-
-    models = sorted({m.name for m in fleet.models})
-    regions = sorted({d.region for d in fleet.demand})
-    if model is None:
-        if len(models) != 1:
-            raise InputError(f"--trace needs --trace-model: the spec has models {', '.join(models)}")
-        model = models[0]
-    if model not in models:
-        raise InputError(f"--trace-model '{model}' is not a model of the spec; allowed: {', '.join(models)}")
-    if region is None:
-        if len(regions) != 1:
-            raise InputError(f"--trace needs --trace-region: the spec's demand comes from {', '.join(regions) or 'no region'}")
-        region = regions[0]
-    derived = derive_demand(trace, model=model, region=region, window_s=window_s, scale=scale)
-    demand = [d for d in fleet.demand if (d.model, d.region) != (model, region)] + [derived.to_demand()]
-    return fleet.model_copy(update={"demand": demand})
 
 
 def _baseline_row(baseline: Baseline, placement: Placement) -> dict:

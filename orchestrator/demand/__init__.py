@@ -1,8 +1,9 @@
-"""Demand derived from request traces, for specs that would otherwise guess their traffic.
+"""Demand for the planner beyond the spec's: derived from request traces, or measured from the running fleet.
 
-See docs/demand.md for the formats, windows and scaling.
+See docs/demand.md for the formats, windows and scaling, and for measured demand.
 """
 
+from orchestrator.demand.overrides import demand_for, with_trace_demand
 from orchestrator.demand.traces import (
     DerivedDemand,
     TraceFormat,
@@ -13,5 +14,5 @@ from orchestrator.demand.traces import (
     read_trace,
 )
 
-__all__ = ["DerivedDemand", "TraceFormat", "TraceRequest", "TraceWindow", "derive_demand", "detect_format",
-           "read_trace"]
+__all__ = ["DerivedDemand", "TraceFormat", "TraceRequest", "TraceWindow", "demand_for", "derive_demand", "detect_format",
+           "read_trace", "with_trace_demand"]

@@ -7,6 +7,8 @@ Facts, appended as they happen and never rewritten:
     ledger_prices         a pool's price per node-hour from a moment on (the price in force)
     ledger_token_cursors  each replica's last scraped token counters (to turn counters into deltas)
     ledger_token_hours    tokens served per hour, model and pool
+    ledger_counter_samples each replica's request and token counters at each scrape, kept 8 days
+                          (what demand measured over a window reads: orchestrator/demand/measured.py)
     billed_days           FOCUS billing imports, summed per provider, account, day and tags
     billing_imports       which file each import came from
 
@@ -134,6 +136,31 @@ class TokenHour(Base):
     provider: Mapped[str] = mapped_column(String(16))
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     generation_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CounterSample(Base):
+    """One replica's vLLM counters (totals since it started) at one scrape: what a window's rates are taken from.
+
+    Unlike the cursors (the last scrape only) and the token hours (hourly sums), samples keep their
+    time, so requests and tokens over any recent window are differences between two samples.
+    Samples older than `tokens.SAMPLE_RETENTION` are deleted as new ones are recorded.
+    """
+
+    __tablename__ = "ledger_counter_samples"
+    __table_args__ = (Index("ix_ledger_counter_samples_at", "environment", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(ENV)
+    replica: Mapped[str] = mapped_column(String(255), doc="URL, plus #pid where known (a restart resets counters).")
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    model: Mapped[str] = mapped_column(NAME)
+    pool: Mapped[str] = mapped_column(NAME)
+    requests_total: Mapped[float | None] = mapped_column(
+        Float, nullable=True, doc="vllm:request_success_total (finished requests, all finish reasons); null if not exposed.")
+    prompt_tokens_total: Mapped[float] = mapped_column(Float)
+    generation_tokens_total: Mapped[float] = mapped_column(Float)
+    requests_waiting: Mapped[float | None] = mapped_column(
+        Float, nullable=True, doc="vllm:num_requests_waiting at the scrape (a gauge); null if not exposed.")
 
 
 class LedgerEntry(Base):

@@ -6,6 +6,11 @@ lower than before means the replica restarted, so the whole value is new. A repl
 for the first time counts everything since it started (vLLM's counters start at zero), so
 no token is lost to the gap before the first scrape; it lands in that scrape's hour.
 
+Each scrape is also kept as it was read — every replica's request and token counters (and
+its waiting queue) at the scrape's time — for `SAMPLE_RETENTION`, so that demand can be
+measured over a recent window as the difference of two samples (`counter_samples`,
+orchestrator/demand/measured.py).
+
 Scrapes run on a schedule in a running dashboard, in `spend record`, and wherever a caller
 holds replica URLs (`status`, `rebalance`: `collect_tokens`).
 """
@@ -19,17 +24,18 @@ from contextlib import nullcontext
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 
 from orchestrator.gateway import metrics as vllm_metrics
 from orchestrator.ledger.accrual import hour_floor
 from orchestrator.ledger.record import invalidate
-from orchestrator.ledger.tables import TokenCursor, TokenHour
+from orchestrator.ledger.tables import CounterSample, TokenCursor, TokenHour
 from orchestrator.state import ReplicaRecord, ReplicaStatus, StateStore
 
 logger = logging.getLogger(__name__)
 
 SCRAPE_TIMEOUT_S = 2.0
+SAMPLE_RETENTION = dt.timedelta(days=8)  # counter samples are kept this long: the longest window demand can be measured over
 
 
 class _Row(BaseModel):
@@ -55,6 +61,22 @@ class ReplicaTokens(_Row):
     provider: str
     prompt_tokens_total: float = Field(ge=0)
     generation_tokens_total: float = Field(ge=0)
+    requests_total: float | None = Field(None, ge=0, description="Finished requests (vllm:request_success_total); "
+                                         "None when the replica does not expose it.")
+    requests_waiting: float | None = Field(None, ge=0, description="Requests queued at the scrape (vllm:num_requests_waiting).")
+
+
+class ReplicaSample(_Row):
+    """One replica's counters at one recorded scrape, as read back from `ledger_counter_samples`."""
+
+    replica: str
+    model: str
+    pool: str
+    at: dt.datetime
+    requests_total: float | None
+    prompt_tokens_total: float
+    generation_tokens_total: float
+    requests_waiting: float | None
 
 
 class TokenScrape(_Row):
@@ -82,7 +104,9 @@ def scrape_tokens(targets: list[ReplicaTarget], at: dt.datetime, http: httpx.Cli
             return None
         return ReplicaTokens(replica=target.replica, model=target.model, pool=target.pool, provider=target.provider,
                              prompt_tokens_total=values.get(vllm_metrics.PROMPT_TOKENS, 0.0),
-                             generation_tokens_total=values.get(vllm_metrics.GENERATION_TOKENS, 0.0))
+                             generation_tokens_total=values.get(vllm_metrics.GENERATION_TOKENS, 0.0),
+                             requests_total=values.get(vllm_metrics.REQUESTS_OK),
+                             requests_waiting=values.get(vllm_metrics.WAITING))
 
     with ThreadPoolExecutor(max_workers=8) as workers:
         found = [r for r in workers.map(one, targets) if r is not None]
@@ -90,9 +114,10 @@ def scrape_tokens(targets: list[ReplicaTarget], at: dt.datetime, http: httpx.Cli
 
 
 def record_tokens(store: StateStore, environment: str, scrape: TokenScrape) -> dict[tuple[str, str], tuple[int, int]]:
-    """Add the tokens served since each replica's previous scrape to the scrape's hour.
+    """Add the tokens served since each replica's previous scrape to the scrape's hour, and keep the scrape's samples.
 
-    Returns (model, pool) -> (prompt, generation) tokens added.
+    Returns (model, pool) -> (prompt, generation) tokens added. Samples older than
+    `SAMPLE_RETENTION` before the scrape are deleted.
     """
     hour = dt.datetime.fromtimestamp(hour_floor(scrape.at.timestamp()), dt.UTC)
     added: dict[tuple[str, str], tuple[int, int]] = {}
@@ -125,6 +150,14 @@ def record_tokens(store: StateStore, environment: str, scrape: TokenScrape) -> d
             added[(tokens.model, tokens.pool)] = (before[0] + prompt, before[1] + generation)
         if added:
             invalidate(session, environment, scrape.at)
+        if scrape.replicas:
+            session.execute(insert(CounterSample.__table__), [
+                {"environment": environment, "replica": t.replica, "at": scrape.at, "model": t.model, "pool": t.pool,
+                 "requests_total": t.requests_total, "prompt_tokens_total": t.prompt_tokens_total,
+                 "generation_tokens_total": t.generation_tokens_total, "requests_waiting": t.requests_waiting}
+                for t in scrape.replicas])
+        session.execute(delete(CounterSample).where(CounterSample.environment == environment,
+                                                    CounterSample.at < scrape.at - SAMPLE_RETENTION))
     return added
 
 
@@ -143,6 +176,18 @@ def _delta(total: float, previous: float | None) -> int:
     if previous is None or total < previous:
         return round(total)
     return round(total - previous)
+
+
+def counter_samples(store: StateStore, environment: str, since: dt.datetime, until: dt.datetime) -> list[ReplicaSample]:
+    """The environment's recorded samples with `since <= at <= until`, by replica and time."""
+    with store.session() as session:
+        rows = session.execute(select(
+            CounterSample.replica, CounterSample.model, CounterSample.pool, CounterSample.at, CounterSample.requests_total,
+            CounterSample.prompt_tokens_total, CounterSample.generation_tokens_total, CounterSample.requests_waiting,
+        ).where(CounterSample.environment == environment, CounterSample.at >= since, CounterSample.at <= until)
+         .order_by(CounterSample.replica, CounterSample.at, CounterSample.id)).all()
+    return [ReplicaSample(replica=r, model=m, pool=p, at=at, requests_total=n, prompt_tokens_total=pt,
+                          generation_tokens_total=gt, requests_waiting=w) for r, m, p, at, n, pt, gt, w in rows]
 
 
 def token_totals(store: StateStore, environment: str) -> list[tuple[str, str, str, int, int]]:
