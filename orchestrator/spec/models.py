@@ -8,9 +8,11 @@ the catalogs (instance types, regions, GPU memory, latency) live in
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Provider = Literal["aws", "gcp", "azure", "onprem", "local"]
 Capacity = Literal["on_demand", "spot", "reserved", "owned"]
@@ -23,6 +25,55 @@ Name = Annotated[
           description="Lower-case letters, digits, '.', '_' and '-' (a Kubernetes-safe name)."),
 ]
 CLOUDS = ("aws", "gcp", "azure")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _hostname(value: str) -> str:
+    """A DNS name (lower-case, no trailing dot) or an IP address: what a route can point at."""
+    value = value.strip().rstrip(".").lower()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if len(value) > 253 or "." not in value or not all(_DNS_LABEL.match(label) for label in value.split(".")):
+        raise ValueError("not a host name or IP address; allowed: a DNS name of dot-separated labels of a-z, 0-9 "
+                         "and '-' (gw.us-east-1.llm.example.com), or an IPv4/IPv6 address")
+    return value
+
+
+def _domain(value: str) -> str:
+    """A DNS domain records are made under (an IP address is not one)."""
+    value = _hostname(value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    raise ValueError("an IP address is not a domain; allowed: a DNS name such as llm.example.com")
+
+
+def _zone_id(value: str) -> str:
+    """A Route 53 hosted zone ID, with or without the `/hostedzone/` prefix AWS prints."""
+    value = value.strip().removeprefix("/hostedzone/")
+    if not re.fullmatch(r"[A-Z0-9]{1,32}", value):
+        raise ValueError("not a Route 53 hosted zone ID; allowed: upper-case letters and digits as "
+                         "`aws route53 list-hosted-zones` prints them (Z0123456789ABCDEFGHIJ)")
+    return value
+
+
+def _record_template(value: str) -> str:
+    """A record name template: DNS labels with the placeholders {region} (required) and {model}."""
+    allowed = ("allowed: dot-separated labels of a-z, 0-9 and '-' with the placeholders {region} (required) "
+               "and {model}, e.g. {model}.{region}")
+    if "{region}" not in value:
+        raise ValueError(f"the record name must contain {{region}} (one record per user region); {allowed}")
+    filled = value.replace("{region}", "r").replace("{model}", "m")
+    if "{" in filled or "}" in filled or not all(_DNS_LABEL.match(label) for label in filled.split(".")):
+        raise ValueError(f"not a record name template; {allowed}")
+    return value
+
+
+HostName = Annotated[str, AfterValidator(_hostname)]
 
 
 class StrictModel(BaseModel):
@@ -54,6 +105,7 @@ class Pool(StrictModel):
     max_nodes: int = Field(ge=0, le=10_000, description="The most nodes the pool may scale to (quota, hardware, or policy).")
     location: str | Coordinates | None = Field(None, description="On-prem sites: a known metro or cloud region nearby (`frankfurt`, `aws:eu-central-1`) or coordinates.")
     cluster: str | None = Field(None, description="Kubernetes cluster (or kube context) the pool's nodes join.")
+    gateway: HostName | None = Field(None, description="Host name or IP address of the gateway (vllm-router, behind its load balancer) that serves this pool's replicas; `routing.dns` records point here. Pools behind one gateway share it.")
     labels: dict[str, str] = Field(default_factory=dict, description="Node labels.")
     taints: list[str] = Field(default_factory=list, description="Node taints as `key=value:Effect`.")
     tags: dict[str, str] = Field(default_factory=dict, description="Cloud tags, merged over the environment's tags.")
@@ -127,6 +179,22 @@ class Policies(StrictModel):
     data: dict[str, object] = Field(default_factory=dict, description="Data the rules read (ceilings, allowed regions, licences).")
 
 
+class Route53Dns(StrictModel):
+    """Weighted records in an Amazon Route 53 hosted zone: one per (model, user region), a weight per pool."""
+
+    provider: Literal["route53"] = Field(description="DNS service that holds the records: route53.")
+    zone_id: Annotated[str, AfterValidator(_zone_id)] = Field(description="Route 53 hosted zone ID (Z0123456789ABCDEFGHIJ) of the zone that holds `domain`.")
+    domain: Annotated[str, AfterValidator(_domain)] = Field(description="Domain the records are made under (llm.example.com); the zone's own name or a name inside it.")
+    record: Annotated[str, AfterValidator(_record_template)] = Field("{model}.{region}", description="Record name under `domain`: {region} is the demand's user region, {model} the model (both made DNS-safe). Leave out {model} only where every gateway serves every model.")
+    ttl: int = Field(60, ge=1, le=86_400, description="Seconds resolvers may cache an answer; low, so that a new plan's shares take effect soon.")
+
+
+class Routing(StrictModel):
+    """How users' traffic reaches the plan's pools in the shares the plan gives (docs/routes.md)."""
+
+    dns: Route53Dns | None = Field(None, description="Weighted DNS records per user region, pointing at the pools' `gateway`s. Unset: no DNS is changed.")
+
+
 class FleetSpec(StrictModel):
     """One environment: its pools, models, demand, budget, state and policies."""
 
@@ -139,3 +207,4 @@ class FleetSpec(StrictModel):
     budget: Budget = Field(default_factory=Budget)
     state: State = Field(default_factory=State)
     policies: Policies = Field(default_factory=Policies)
+    routing: Routing | None = Field(None, description="Realize the plan's traffic shares after a rebalance (weighted DNS, gateways). Unset: routes are left alone.")
