@@ -5,19 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
-from orchestrator.settings import load_settings
+from orchestrator.cli.demand_options import (
+    MeasuredWindowOption, ScaleOption, TraceModelOption, TraceOption, TraceRegionOption, TraceWindowOption,
+)
+from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from orchestrator.inputs import FleetInputs
+    from orchestrator.planner import PlanOptions
+    from orchestrator.providers.base import Step
     from orchestrator.rebalance.run import Move
+    from orchestrator.spec import FleetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -29,65 +38,161 @@ def rebalance(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change and its cost; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
     time_limit_s: Annotated[float, typer.Option("--time-limit", help="Solver time limit, seconds.", min=0.1)] = 30.0,
-    churn_usd: Annotated[float, typer.Option("--churn-usd", help="$/h a move of one replica must save.", min=0.0)] = 0.5,
+    churn_usd: Annotated[float, typer.Option("--churn-usd", help="$/h per replica started (stopping is free): a move must save more than that.", min=0.0)] = 0.5,
     step_timeout_s: Annotated[float, typer.Option(help="Longest a single step may take, seconds.", min=1.0)] = 1800.0,
     watch: Annotated[bool, typer.Option(help="Keep rebalancing at --interval (a control loop; implies --yes).")] = False,
     interval_s: Annotated[float, typer.Option(help="With --watch: seconds between checks.", min=1.0)] = 300.0,
     min_saving_usd: Annotated[float, typer.Option(help="With --watch: move only for a saving of at least this $/h.", min=0.0)] = 1.0,
     iterations: Annotated[int | None, typer.Option(help="With --watch: stop after this many checks (default: run until stopped).", min=1)] = None,
+    trace: TraceOption = None,
+    trace_model: TraceModelOption = None,
+    trace_region: TraceRegionOption = None,
+    window_s: TraceWindowOption = 300.0,
+    scale: ScaleOption = 1.0,
+    measured_window_s: MeasuredWindowOption = None,
 ) -> None:
     """Observe what runs, plan churn-aware, show the change and its $/h, and apply it make-before-break.
 
     Order: grow node pools, start replicas and wait until ready (they join the gateway), then
     drain and stop leaving replicas, then shrink pools; capacity never falls below demand.
     Every step is journaled in the state database: a run that dies is resumed by the next one.
-    A second rebalance of the same environment exits with who holds the lock.
+    A second rebalance of the same environment exits with who holds the lock. A pool whose
+    cloud refuses more nodes (quota, stockout) is held at what it has and the move re-planned.
     """
-    from orchestrator.inputs import load_inputs
     from orchestrator.planner import PlanOptions
-    from orchestrator.plan_store import save_placement
-    from orchestrator.rebalance.journal import environment_lock
-    from orchestrator.rebalance.run import apply, prepare, providers_for, resume
-    from orchestrator.ledger import open_ledger, record_placement
-    from orchestrator.state import state_url
 
     settings = load_settings()
     path = spec_path(env, spec)
     options = PlanOptions(time_limit_s=time_limit_s, churn_usd_per_replica=churn_usd)
+    quiet = output is OutputFormat.json and not watch
+
+    def decide(move: Move) -> bool:
+        worth_it = bool(move.steps) and (not watch or move.saving_per_hour >= min_saving_usd or _below_target(move))
+        if quiet:
+            print_json(_move_json(move, applied=worth_it and not dry_run))
+        else:
+            render_move(move)
+        if watch and move.steps and not worth_it:
+            logger.info("rebalance %s: no move, saving $%.2f/h under the $%.2f/h threshold",
+                        move.environment, move.saving_per_hour, min_saving_usd)
+            errors.print(f"no move: saving ${move.saving_per_hour:,.2f}/h is under --min-saving-usd ${min_saving_usd:,.2f}/h")
+        return worth_it and not dry_run and (yes or watch or typer.confirm("Apply these steps?", default=False, err=True))
+
+    demand = None
+    if trace is not None or measured_window_s is not None:
+        demand = {"trace": trace, "trace_model": trace_model, "trace_region": trace_region, "window_s": window_s,
+                  "scale": scale, "measured_window_s": measured_window_s}
     checks = 0
     while True:
-        fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
-        url = state_url(settings, inputs.environment, fleet.state.url)
-        store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
-        providers = providers_for(fleet, inputs.environment, store, url, settings)
-        with environment_lock(store, inputs.environment):
-            with errors.status("finishing an interrupted rebalance…"):
-                resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s)
-            if resumed is not None:
-                errors.print(f"resumed and finished run {resumed}")
-            with errors.status("observing and planning…"):
-                move = prepare(fleet, inputs, load_catalog(), providers, options, Path.cwd())
-            worth_it = bool(move.steps) and (not watch or move.saving_per_hour >= min_saving_usd or _below_target(move))
-            if output is OutputFormat.json and not watch:
-                print_json(_move_json(move, applied=worth_it and not dry_run))
-            else:
-                render_move(move)
-            if watch and move.steps and not worth_it:
-                logger.info("rebalance %s: no move, saving $%.2f/h under the $%.2f/h threshold",
-                            inputs.environment, move.saving_per_hour, min_saving_usd)
-                errors.print(f"no move: saving ${move.saving_per_hour:,.2f}/h is under --min-saving-usd ${min_saving_usd:,.2f}/h")
-            if worth_it and not dry_run and (yes or watch or typer.confirm("Apply these steps?", default=False, err=True)):
-                _announce_new_gateway_key(settings, inputs.environment)
-                run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
-                               on_step=lambda seq, step: errors.print(f"  ✓ step {seq + 1}/{len(move.steps)}: {_describe(step)}"))
-                save_placement(settings, move.target)
-                record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
-                errors.print(f"[green]✓[/] applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h")
-        store.close()
+        rebalance_once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, transient=quiet,
+                       demand=demand)
         checks += 1
         if not watch or (iterations is not None and checks >= iterations):
             return
         time.sleep(interval_s)
+
+
+def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
+                   step_timeout_s: float, transient: bool = False, demand: dict | None = None) -> tuple[Move, int | None]:
+    """One rebalance under the environment's lock: finish an interrupted run, plan, let `decide`
+    (shown the move) say whether to apply, apply with progress; the move and the applied run's id.
+
+    A pool whose cloud refuses to grow (quota, stockout) is held at the nodes it has and the
+    move planned again, and shown to `decide` again. `demand` holds `demand_for`'s options
+    (a trace, a measured window) when the spec's own demand is not the one to plan for.
+    """
+    from orchestrator.inputs import load_inputs
+    from orchestrator.ledger import open_ledger, record_placement
+    from orchestrator.plan_store import save_placement
+    from orchestrator.rebalance.execute import StepFailed
+    from orchestrator.rebalance.journal import environment_lock
+    from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
+    from orchestrator.state import state_url
+
+    fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
+    url = state_url(settings, inputs.environment, fleet.state.url)
+    store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
+    providers = providers_for(fleet, inputs.environment, store, url, settings)
+    if demand is not None:
+        fleet, inputs = _with_demand(fleet, path, settings, store, inputs.environment, demand)
+    try:
+        with environment_lock(store, inputs.environment):
+            with StepProgress("finishing an interrupted rebalance", transient) as progress:
+                resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,
+                                 on_step=progress.done, on_wait=progress.waiting)
+            if resumed is not None:
+                errors.print(f"resumed and finished run {resumed}")
+            held: frozenset[str] = frozenset()
+            while True:
+                with errors.status("observing and planning…"):
+                    move = prepare(fleet, inputs, load_catalog(), providers, options, Path.cwd(), held)
+                if not decide(move):
+                    return move, None
+                _announce_new_gateway_key(settings, inputs.environment)
+                try:
+                    with StepProgress(f"rebalancing {inputs.environment}", transient, move.steps) as progress:
+                        run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
+                                       on_step=progress.done, on_wait=progress.waiting)
+                except StepFailed as exc:
+                    pool = refused_pool(exc)
+                    if pool is None or pool in held:
+                        raise
+                    errors.print(f"[yellow]{exc}[/]\nre-planning with {pool} held at the nodes it has…")
+                    logger.warning("rebalance %s: %s refused to grow; re-planning without its growth: %s",
+                                   inputs.environment, pool, exc)
+                    held |= {pool}
+                    continue
+                save_placement(settings, move.target)
+                record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
+                errors.print(f"[green]✓[/] applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h")
+                return move, run_id
+    finally:
+        store.close()
+
+
+def _with_demand(fleet: FleetSpec, path: Path, settings: Settings, store, environment: str,
+                 demand: dict) -> tuple[FleetSpec, FleetInputs]:
+    """The spec and inputs with demand from a trace or measured from the running replicas (notes shown)."""
+    from orchestrator.demand import demand_for
+    from orchestrator.inputs import resolve_inputs
+
+    with errors.status("measuring demand…"):
+        fleet, notes = demand_for(fleet, store=store, environment=environment, **demand)
+    for note in notes:
+        errors.print(f"demand: {note}", highlight=False)
+    return fleet, resolve_inputs(fleet, load_catalog(), str(path), settings.profiles_dir)
+
+
+class StepProgress:
+    """A progress bar over a run's steps (on stderr), its line saying what the current step waits for."""
+
+    def __init__(self, title: str, transient: bool, steps: list | None = None) -> None:
+        self.title = title
+        self.total = len(steps) if steps is not None else None
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=errors, transient=transient)
+        self.task = None
+
+    def __enter__(self) -> StepProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def _ensure(self) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(self.title, total=self.total)
+
+    def waiting(self, seq: int, step: Step, note: str) -> None:
+        self._ensure()
+        self.progress.update(self.task, description=f"step {seq + 1}: {_describe(step)} — {note}")
+
+    def done(self, seq: int, step: Step) -> None:
+        self._ensure()
+        self.progress.update(self.task, completed=seq + 1, description=f"step {seq + 1}: {_describe(step)} ✓")
+        self.progress.console.print(f"  ✓ step {seq + 1}{f'/{self.total}' if self.total else ''}: {_describe(step)}")
 
 
 def _announce_new_gateway_key(settings, environment: str) -> None:

@@ -1,10 +1,10 @@
-"""`orchestrator up | down | status | profile`: the local fleet, end to end.
+"""`orchestrator up | down | status | profile`: an environment's fleet, end to end.
 
-`up` is the interim way to run a placement until `rebalance` lands: it builds the tiny model
-when the spec needs it, plans, brings the environment's local pools to the planned replica
-counts behind the gateway, and sends a few requests through it. `down` drains and stops
-everything; `status` reports what answers now (from any process); `profile` measures a
-replica's capacity with vLLM's serving benchmark for the planner to prefer.
+`up` builds the tiny model when the spec needs it, runs `rebalance --yes` (the same journaled,
+make-before-break move), and sends a few requests through the gateway. `down` drains and
+stops every replica; `status` reports what answers now (from any process) and the drift
+from the last applied plan; `profile` measures a replica's capacity with vLLM's serving
+benchmark for the planner to prefer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestrator.cli.catalog import load_catalog
@@ -21,26 +20,46 @@ from orchestrator.cli.common import (
     EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path,
 )
 from orchestrator.errors import InputError
-from orchestrator.settings import load_settings
+from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from orchestrator.gateway.demo import DemoAnswer
     from orchestrator.planner import Placement
-    from orchestrator.providers.base import FleetState
-    from orchestrator.providers.local import LocalProvider
+    from orchestrator.providers.base import FleetState, Provider
     from orchestrator.spec import FleetSpec
 
 DOWN_MARGIN_S = 60.0
 
 
-def _open(env: str | None, spec: Path | None) -> tuple[Path, FleetSpec, str, LocalProvider]:
-    from orchestrator.providers.local.environment import open_local_provider
+def _open(env: str | None, spec: Path | None) -> tuple[Path, FleetSpec, str]:
     from orchestrator.spec import load_spec
 
     path = spec_path(env, spec)
     fleet = load_spec(path)
-    name = fleet.environment or path.stem
-    return path, fleet, name, open_local_provider(fleet, name, load_settings())
+    return path, fleet, fleet.environment or path.stem
+
+
+def _providers(fleet: FleetSpec, name: str, settings: Settings) -> dict[str, Provider]:
+    from orchestrator.rebalance.run import providers_for
+    from orchestrator.state import open_state, state_url
+
+    url = state_url(settings, name, fleet.state.url)
+    return providers_for(fleet, name, open_state(url), url, settings)
+
+
+def _observe(fleet: FleetSpec, name: str, settings: Settings) -> FleetState:
+    """What every provider of the environment sees now (probed)."""
+    from orchestrator.rebalance.run import observe
+
+    return observe(_providers(fleet, name, settings))
+
+
+def _applied(fleet: FleetSpec, name: str, settings: Settings) -> Placement | None:
+    """The placement the last finished rebalance (or `up`) applied, from the journal."""
+    from orchestrator.rebalance.journal import last_applied
+    from orchestrator.state import open_state, state_url
+
+    return last_applied(open_state(state_url(settings, name, fleet.state.url)), name)
 
 
 def up(
@@ -49,44 +68,32 @@ def up(
     output: FormatOption = OutputFormat.table,
     demo: Annotated[bool, typer.Option(help="Send a few requests through the gateway once the replicas are ready.")] = True,
 ) -> None:
-    """Run the environment's local pools at the planner's replica counts, behind the gateway.
+    """Bring the environment to the planner's placement, then ask the gateway a few questions.
 
-    Builds the tiny test model if the spec names it and it is absent, plans, starts CPU vLLM
-    replicas (a Rich progress bar while they load), then sends a few chat requests through
-    the gateway and shows which replica answered, tokens, latency and cost. Safe to repeat.
+    Builds the tiny test model if the spec names it and it is absent, then rebalances (as
+    `rebalance --yes`: journaled, make-before-break; a progress bar while replicas load), then
+    sends a few chat requests through the gateway and shows which replica answered, tokens,
+    latency and cost. Safe to repeat.
     """
+    from orchestrator.cli.rebalance import rebalance_once
     from orchestrator.gateway import gateway_api_key
-    from orchestrator.inputs import load_inputs
-    from orchestrator.planner import plan_fleet
-    from orchestrator.providers.local.environment import apply_steps, build_missing_tiny_models, placement_steps
+    from orchestrator.planner import PlanOptions
+    from orchestrator.providers.local.environment import build_missing_tiny_models
 
     settings = load_settings()
-    path, fleet, name, provider = _open(env, spec)
+    path, fleet, name = _open(env, spec)
     for built in build_missing_tiny_models(fleet, settings):
         errors.print(f"built the tiny random-weight model at {built}")
-    fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
-    placement = plan_fleet(fleet, inputs)
-    key = gateway_api_key(settings, name)
-    if key.created:
-        errors.print(f"[bold]Gateway API key (shown once; kept in {key.source}, mode 0600):[/] "
-                     f"{key.value.get_secret_value()}", highlight=False)
-    steps = placement_steps(fleet, placement)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=errors, transient=output is OutputFormat.json) as progress:
-        bars = {(s.model, s.pool): progress.add_task(f"{s.model}@{s.pool} replicas ready", total=s.count)
-                for s in steps if s.kind == "scale_up"}
-
-        def show(state: FleetState) -> None:
-            for (model, pool), bar in bars.items():
-                progress.update(bar, completed=sum(r.healthy for r in state.replicas if (r.model, r.pool) == (model, pool)))
-
-        state = apply_steps(provider, steps, settings.replica_ready_timeout_s, show)
-        show(state)
-    answers = _demo(placement, state, key.value.get_secret_value()) if demo and state.gateway else []
+    move, _run = rebalance_once(path, settings, PlanOptions(), decide=lambda move: bool(move.steps),
+                                step_timeout_s=settings.replica_ready_timeout_s,
+                                transient=output is OutputFormat.json)
+    state = _observe(fleet, name, settings)
+    key = gateway_api_key(settings, name).value.get_secret_value()
+    answers = _demo(move.target, state, key) if demo and state.gateway else []
     if output is OutputFormat.json:
-        print_json({**status_report(fleet, name, state), "answers": [vars(a) for a in answers]})
+        print_json({**status_report(fleet, name, state, _applied(fleet, name, settings)), "answers": [vars(a) for a in answers]})
         return
-    render_status(fleet, name, state)
+    render_status(fleet, name, state, _applied(fleet, name, settings))
     if answers:
         _render_answers(answers)
 
@@ -118,54 +125,79 @@ def _render_answers(answers: list[DemoAnswer]) -> None:
 
 
 def down(env: EnvOption = None, spec: SpecOption = None) -> None:
-    """Stop the environment's local replicas (each leaves the gateway, then drains) and its gateway."""
+    """Stop the environment's replicas (each leaves the gateway, then drains) and its local gateway.
+
+    Cloud node pools keep their size: shrink them with a rebalance to a plan without them, or the stacks.
+    """
     from orchestrator.providers.local.environment import release_all
 
     settings = load_settings()
-    _path, _fleet, name, provider = _open(env, spec)
+    _path, fleet, name = _open(env, spec)
     with errors.status(f"draining and stopping {name}…"):
-        release_all(provider, settings.replica_drain_timeout_s + DOWN_MARGIN_S)
+        for provider in {id(p): p for p in _providers(fleet, name, settings).values()}.values():
+            release_all(provider, settings.replica_drain_timeout_s + DOWN_MARGIN_S)
     errors.print(f"[green]✓[/] {name}: replicas and gateway stopped")
 
 
 def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption = OutputFormat.table) -> None:
-    """What runs now: gateway, pools, replicas (probed), and drift from the planned counts.
+    """What runs now: gateway, pools, replicas (probed), $/h, and drift from the last applied plan.
 
     The gateway's API key is never shown.
     """
     from orchestrator.ledger import collect_tokens, open_ledger
 
-    _path, fleet, name, provider = _open(env, spec)
-    state = provider.observe()
-    collect_tokens(open_ledger(load_settings(), name, fleet.state.url), name)  # tokens served since the last look, for the ledger
+    settings = load_settings()
+    _path, fleet, name = _open(env, spec)
+    state = _observe(fleet, name, settings)
+    collect_tokens(open_ledger(settings, name, fleet.state.url), name)  # tokens served since the last look, for the ledger
+    applied = _applied(fleet, name, settings)
     if output is OutputFormat.json:
-        print_json(status_report(fleet, name, state))
+        print_json(status_report(fleet, name, state, applied))
         return
-    render_status(fleet, name, state)
+    render_status(fleet, name, state, applied)
 
 
-def status_report(fleet: FleetSpec, name: str, state: FleetState) -> dict:
-    """The status contract (DESIGN.md): gateway, pools, replicas, cost and drift."""
+def drift(state: FleetState, applied: Placement | None) -> list[dict]:
+    """Where what runs differs from the last applied plan: replicas missing, extra or unhealthy; pools resized."""
+    if applied is None:
+        return []
+    planned = {(r.model, r.pool): r.count for r in applied.replicas if r.count}
+    running: dict[tuple[str, str], list[bool]] = {}
+    for r in state.replicas:
+        running.setdefault((r.model, r.pool), []).append(r.healthy)
+    found = []
+    for model, pool in sorted(set(planned) | set(running)):
+        seen = running.get((model, pool), [])
+        if len(seen) != planned.get((model, pool), 0) or not all(seen):
+            found.append({"kind": "replicas", "model": model, "pool": pool, "planned": planned.get((model, pool), 0),
+                          "running": len(seen), "healthy": sum(seen)})
+    observed = {p.pool: p.nodes if p.requested is None else p.requested for p in state.pools}
+    for p in applied.pools:
+        nodes = observed.get(p.pool, 0)
+        owned = p.provider in ("local", "onprem")  # owned nodes are there whether the plan uses them or not
+        if nodes < p.nodes or (nodes > p.nodes and not owned):
+            found.append({"kind": "nodes", "pool": p.pool, "planned": p.nodes, "running": nodes})
+    return found
+
+
+def status_report(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> dict:
+    """The status contract (DESIGN.md): gateway, pools, replicas, cost and drift from the last applied plan."""
     costs = {p.name: p.cost_per_hour or 0.0 for p in fleet.pools}
-    drift = []
-    for key, planned in sorted(state.planned.items()):
-        model, pool = key.split("@", 1)
-        mine = [r for r in state.replicas if (r.model, r.pool) == (model, pool)]
-        if len(mine) != planned or not all(r.healthy for r in mine):
-            drift.append({"model": model, "pool": pool, "planned": planned, "running": len(mine),
-                          "healthy": sum(r.healthy for r in mine)})
+    if applied is not None:
+        costs |= {p.pool: p.cost_per_node_hour for p in applied.pools}
     return {
         "environment": name,
-        "cost_per_hour": round(sum(p.nodes * costs.get(p.pool, 0.0) for p in state.pools), 6),
+        "cost_per_hour": round(sum((p.nodes if p.requested is None else p.requested) * costs.get(p.pool, 0.0)
+                                   for p in state.pools), 6),
         "gateway": {"url": state.gateway.url, "healthy": state.gateway.healthy} if state.gateway else None,
-        "pools": [p.model_dump() for p in state.pools],
+        "pools": [p.model_dump(exclude_none=True) for p in state.pools],
         "replicas": [r.model_dump(include={"model", "pool", "url", "healthy", "pid", "restarts"}) for r in state.replicas],
-        "drift": drift,
+        "drift": drift(state, applied),
     }
 
 
-def render_status(fleet: FleetSpec, name: str, state: FleetState) -> None:
-    report = status_report(fleet, name, state)
+def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> None:
+    report = status_report(fleet, name, state, applied)
     gateway = report["gateway"]
     console.print(f"[bold]{name}[/]: ${report['cost_per_hour']:.3f}/h; gateway "
                   + (f"{gateway['url']} ({'[green]healthy[/]' if gateway['healthy'] else '[red]down[/]'})" if gateway else "not running"))
@@ -177,8 +209,11 @@ def render_status(fleet: FleetSpec, name: str, state: FleetState) -> None:
                       "[green]yes[/]" if r["healthy"] else "[red]no[/]")
     console.print(table)
     for d in report["drift"]:
-        console.print(f"[yellow]drift[/] {d['model']}@{d['pool']}: {d['healthy']} healthy of {d['running']} running, "
-                      f"{d['planned']} planned")
+        if d["kind"] == "nodes":
+            console.print(f"[yellow]drift[/] pool {d['pool']}: {d['running']} nodes, {d['planned']} planned")
+        else:
+            console.print(f"[yellow]drift[/] {d['model']}@{d['pool']}: {d['healthy']} healthy of {d['running']} running, "
+                          f"{d['planned']} planned")
 
 
 def profile(
@@ -199,8 +234,8 @@ def profile(
     from orchestrator.profiling import measure_capacity, parse_rates
 
     settings = load_settings()
-    _path, fleet, name, provider = _open(env, spec)
-    replicas = [r for r in provider.observe().replicas if (r.model, r.pool) == (model, pool) and r.healthy]
+    _path, fleet, name = _open(env, spec)
+    replicas = [r for r in _observe(fleet, name, settings).replicas if (r.model, r.pool) == (model, pool) and r.healthy]
     if not replicas:
         raise InputError(f"no healthy replica of {model} in pool {pool} of {name}. To fix: orchestrator up --env {name}")
     with errors.status(f"profiling {model}@{pool} with vLLM's serving benchmark…"):

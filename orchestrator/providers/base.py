@@ -6,6 +6,8 @@ already holds is a success, and `apply` returns promptly, raising `StepPending` 
 place is still getting there (a replica loading its model, a node booting), so the caller
 (rebalance, `orchestrator up`) polls and can show progress.
 
+    ResizePool(pool, nodes)        the pool has `nodes` nodes (providers that cannot add
+                                   nodes, local and on-prem, hold what they have)
     ScaleUp(model, pool, count)    at least `count` replicas ready and in the gateway
     ScaleDown(model, pool, count)  at most `count`: the others leave the gateway first,
                                    then drain (in-flight requests finish) and stop
@@ -52,6 +54,12 @@ class ReplicaSpec(_Frozen):
     max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens.")
 
 
+class ResizePool(_Frozen):
+    kind: Literal["resize_pool"] = "resize_pool"
+    pool: str
+    nodes: int = Field(ge=0)
+
+
 class ScaleUp(_Frozen):
     kind: Literal["scale_up"] = "scale_up"
     model: str
@@ -67,7 +75,7 @@ class ScaleDown(_Frozen):
     count: int = Field(ge=0)
 
 
-Step = Annotated[ScaleUp | ScaleDown, Field(discriminator="kind")]
+Step = Annotated[ResizePool | ScaleUp | ScaleDown, Field(discriminator="kind")]
 
 
 class Offer(_Frozen):
@@ -91,8 +99,9 @@ class ObservedReplica(_Frozen):
 
 class ObservedPool(_Frozen):
     pool: str
-    nodes: int
+    nodes: int = Field(description="Nodes present, whatever their state.")
     healthy_nodes: int
+    requested: int | None = Field(None, description="The size asked of the cloud (booting nodes count); None where nothing is asked.")
 
 
 class ObservedGateway(_Frozen):

@@ -99,7 +99,7 @@ class GroupScaler(NodePoolScaler):
 
     def observe(self, pool: Pool) -> ObservedPool:
         state = self._read(pool)
-        return ObservedPool(pool=pool.name, nodes=state.nodes, healthy_nodes=state.healthy_nodes)
+        return ObservedPool(pool=pool.name, nodes=state.nodes, healthy_nodes=state.healthy_nodes, requested=state.target)
 
     def resize(self, pool: Pool, nodes: int) -> None:
         if not pool.min_nodes <= nodes <= pool.max_nodes:

@@ -27,6 +27,14 @@ class StepTimeout(ProviderError):
     """A step did not complete within its time limit; the run stays resumable."""
 
 
+class StepFailed(ProviderError):
+    """A provider failed a step for good; the provider's error is the cause. The run is marked failed."""
+
+    def __init__(self, seq: int, step: Step, cause: ProviderError) -> None:
+        super().__init__(f"step {seq + 1} ({step.kind} on {step.pool}) failed: {cause}")
+        self.step = step
+
+
 class Applies(Protocol):
     def apply(self, step: Step) -> None: ...
 
@@ -40,10 +48,12 @@ def execute(
     step_timeout_s: float = 1800.0,
     sleep: Callable[[float], None] = time.sleep,
     on_step: Callable[[int, Step], None] | None = None,
+    on_wait: Callable[[int, Step, str], None] | None = None,
 ) -> None:
     """Apply the run's remaining steps in order, then mark the run done.
 
-    A provider error marks the run failed (the next rebalance re-observes and re-plans);
+    A provider error marks the run failed and raises StepFailed (the next rebalance
+    re-observes and re-plans);
     a crash leaves it running (the next rebalance resumes it).
     """
     for pending in run.remaining:
@@ -57,13 +67,15 @@ def execute(
                 break
             except StepPending as waiting:
                 if time.monotonic() >= deadline:
-                    raise StepTimeout(f"step {pending.seq} ({step.kind} on {step.pool}) not done after {step_timeout_s:.0f} s: {waiting}. "
+                    raise StepTimeout(f"step {pending.seq + 1} ({step.kind} on {step.pool}) not done after {step_timeout_s:.0f} s: {waiting}. "
                                       "To fix: check the pool, then run rebalance again; it resumes here") from waiting
                 heartbeat(store, environment)
+                if on_wait is not None:
+                    on_wait(pending.seq, step, str(waiting))
                 sleep(min(max(waiting.retry_after_s, 0.05), MAX_POLL_S))
             except ProviderError as exc:
                 finish_run(store, run.id, error=str(exc))
-                raise
+                raise StepFailed(pending.seq, step, exc) from exc
         mark_step(store, run.id, pending.seq, "done")
         if on_step is not None:
             on_step(pending.seq, step)

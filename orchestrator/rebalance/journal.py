@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.errors import GpufleetError
+from orchestrator.planner.placement import Placement
 from orchestrator.rebalance.steps import Step
 from orchestrator.state import Base, StateStore
 from orchestrator.state.tables import utcnow
@@ -183,6 +184,14 @@ def finish_run(store: StateStore, run_id: int, error: str | None = None) -> None
     with store.session() as s:
         run = s.get(RebalanceRun, run_id)
         run.status, run.finished_at, run.error = ("failed" if error else "done"), utcnow(), error
+
+
+def last_applied(store: StateStore, environment: str) -> Placement | None:
+    """The target of the environment's last finished run: the placement running now, as far as gpufleet knows."""
+    with store.session() as s:
+        run = s.scalars(select(RebalanceRun).where(RebalanceRun.environment == environment, RebalanceRun.status == "done")
+                        .order_by(RebalanceRun.id.desc())).first()
+        return Placement.model_validate_json(run.target_json) if run else None
 
 
 def journal_rows(store: StateStore, run_id: int) -> list[dict]:

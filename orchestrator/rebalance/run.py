@@ -5,25 +5,27 @@
                → ordered steps; changes nothing
     apply()    journal the steps and run them (under the lock)
 
-Providers are chosen per pool by its `provider`; the planner never calls them and they
-never call the planner.
+Providers are chosen per pool (`providers_for`): local pools run on this machine, every
+other pool on its cluster (`providers/clusters.py`). The planner never calls them and they
+never call the planner. A pool whose cloud refuses to grow (quota, stockout) fails its
+step; the caller re-plans with that pool held at the nodes it has (`refused_pool`, `held`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.catalog.price_catalog import PriceCatalog
-from orchestrator.errors import InputError
 from orchestrator.inputs import FleetInputs
 from orchestrator.planner import Placement, PlanOptions, build_problem, plan_problem
-from orchestrator.providers.base import Capability, FleetState, Provider, ReplicaSpec
-from orchestrator.rebalance.execute import execute
+from orchestrator.providers.base import FleetState, Provider, ReplicaSpec, ResizePool
+from orchestrator.providers.errors import CapacityUnavailable, QuotaExceeded
+from orchestrator.rebalance.execute import StepFailed, execute
 from orchestrator.rebalance.journal import open_run, start_run
-from orchestrator.rebalance.steps import Fleet, ResizePool, Step, plan_steps
+from orchestrator.rebalance.steps import Fleet, Step, plan_steps
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 from orchestrator.state import StateStore
@@ -49,33 +51,40 @@ class Move:
 
 
 def providers_for(spec: FleetSpec, environment: str, store: StateStore, state_url: str, settings: Settings) -> dict[str, Provider]:
-    """pool name -> the provider that runs it (one instance per provider kind)."""
-    kinds = {p.provider for p in spec.pools}
-    unsupported = sorted(kinds - {"local"})
-    if unsupported:
-        raise InputError(f"rebalance drives local pools only so far; this environment has {', '.join(unsupported)} pools. "
-                         "To fix: use `orchestrator plan` and the stacks for those until their providers land")
-    from orchestrator.providers.local import LocalProvider
+    """pool name -> the provider that runs it: local pools on this machine, every other pool on its cluster."""
+    providers: dict[str, Provider] = {}
+    local = [p for p in spec.pools if p.provider == "local"]
+    clusters = [p for p in spec.pools if p.provider != "local"]
+    if local:
+        from orchestrator.providers.local import LocalProvider
 
-    local = LocalProvider(spec, environment, store, state_url, settings)
-    return {p.name: local for p in spec.pools}
+        providers |= dict.fromkeys((p.name for p in local), LocalProvider(spec, environment, store, state_url, settings))
+    if clusters:
+        from orchestrator.providers.clusters import ClusterProvider
+
+        providers |= dict.fromkeys((p.name for p in clusters), ClusterProvider(clusters, settings))
+    return providers
 
 
-def observe(providers: dict[str, Provider]) -> tuple[Fleet, FleetState | None]:
-    """Nodes per pool and healthy replicas per (model, pool), as the providers see them now."""
-    nodes: dict[str, int] = {}
-    replicas: dict[tuple[str, str], int] = {}
-    last = None
+def observe(providers: dict[str, Provider]) -> FleetState:
+    """Every provider's observation as one: pools, replicas, the gateway (local) and what was asked for."""
+    pools, replicas, planned, gateway = [], [], {}, None
     for provider in {id(p): p for p in providers.values()}.values():
-        last = provider.observe()
-        for pool in last.pools:
-            nodes[pool.pool] = pool.nodes
-        for replica in last.replicas:
-            if replica.healthy:
-                replicas[(replica.model, replica.pool)] = replicas.get((replica.model, replica.pool), 0) + 1
-    for pool in providers:
-        nodes.setdefault(pool, 0)
-    return Fleet(nodes, replicas), last
+        state = provider.observe()
+        pools += state.pools
+        replicas += state.replicas
+        planned |= state.planned
+        gateway = gateway or state.gateway
+    return FleetState(gateway=gateway, pools=pools, replicas=replicas, planned=planned)
+
+
+def fleet_of(state: FleetState) -> Fleet:
+    """Nodes per pool (as requested of the cloud: booting nodes are paid for) and healthy replicas per (model, pool)."""
+    replicas: dict[tuple[str, str], int] = {}
+    for replica in state.replicas:
+        if replica.healthy:
+            replicas[(replica.model, replica.pool)] = replicas.get((replica.model, replica.pool), 0) + 1
+    return Fleet({p.pool: p.nodes if p.requested is None else p.requested for p in state.pools}, replicas)
 
 
 def replica_specs(spec: FleetSpec, target: Placement) -> Callable[[str, str], ReplicaSpec]:
@@ -102,11 +111,17 @@ def prepare(
     providers: dict[str, Provider],
     options: PlanOptions,
     policy_root: Path,
+    held: frozenset[str] = frozenset(),
 ) -> Move:
-    """Observe, plan churn-aware within the placement policies, pass the policy gate, order the steps."""
+    """Observe, plan churn-aware within the placement policies, pass the policy gate, order the steps.
+
+    `held` pools cannot grow past the nodes they have now (their cloud refused more: a quota
+    or a stockout), so the plan moves their share elsewhere.
+    """
     from orchestrator.policy import enforce_placement, planning_rules
 
-    current, _ = observe(providers)
+    current = fleet_of(observe(providers))
+    inputs = hold_pools(inputs, {pool: current.nodes.get(pool, 0) for pool in held})
     problem = build_problem(spec, inputs, current.replicas, planning_rules(spec, policy_root))
     target = plan_problem(problem, options)
     report = enforce_placement(spec, target, policy_root)  # raises PolicyDenied naming the rules
@@ -115,37 +130,44 @@ def prepare(
                 [v.message for v in report.warnings])
 
 
-class _FixedNodes:
-    """A pool whose provider cannot add or remove nodes (this machine, an on-prem site) has the nodes it has."""
+def hold_pools(inputs: FleetInputs, nodes: dict[str, int]) -> FleetInputs:
+    """The inputs with each pool in `nodes` capped at that many nodes."""
+    if not nodes:
+        return inputs
+    pools = tuple(replace(p, max_nodes=min(p.max_nodes, nodes[p.pool]), min_nodes=min(p.min_nodes, nodes[p.pool]))
+                  if p.pool in nodes else p for p in inputs.pools)
+    return replace(inputs, pools=pools)
 
-    def apply(self, step: Step) -> None:
-        logger.info("pool %s: nodes are fixed by its provider; %d requested, nothing to do", step.pool, step.nodes)
+
+def refused_pool(exc: Exception) -> str | None:
+    """The pool whose cloud refused to grow (quota, stockout) in a failed step, else None."""
+    if isinstance(exc, StepFailed) and isinstance(exc.step, ResizePool) and isinstance(exc.__cause__, (QuotaExceeded, CapacityUnavailable)):
+        return exc.step.pool
+    return None
 
 
-def _runner(providers: dict[str, Provider]) -> Callable[[Step], object]:
-    def provider_for(step: Step):
-        provider = providers[step.pool]
-        if isinstance(step, ResizePool) and Capability.node_scaling not in provider.capabilities:
-            return _FixedNodes()
-        return provider
-
-    return provider_for
+def _runner(providers: dict[str, Provider]) -> Callable[[Step], Provider]:
+    return lambda step: providers[step.pool]
 
 
 def resume(store: StateStore, environment: str, providers: dict[str, Provider], *, step_timeout_s: float,
-           on_step: Callable[[int, Step], None] | None = None) -> int | None:
+           on_step: Callable[[int, Step], None] | None = None,
+           on_wait: Callable[[int, Step, str], None] | None = None) -> int | None:
     """Finish the run that died part-way, if any (call under the environment's lock); its id."""
     unfinished = open_run(store, environment)
     if unfinished is None:
         return None
     logger.info("rebalance %s: resuming run %d with %d steps left", environment, unfinished.id, len(unfinished.remaining))
-    execute(store, environment, unfinished, _runner(providers), step_timeout_s=step_timeout_s, on_step=on_step)
+    execute(store, environment, unfinished, _runner(providers), step_timeout_s=step_timeout_s, on_step=on_step,
+            on_wait=on_wait)
     return unfinished.id
 
 
 def apply(store: StateStore, move: Move, providers: dict[str, Provider], *, step_timeout_s: float,
-          on_step: Callable[[int, Step], None] | None = None) -> int:
+          on_step: Callable[[int, Step], None] | None = None,
+          on_wait: Callable[[int, Step, str], None] | None = None) -> int:
     """Journal the move's steps and run them (call under the environment's lock); the run id."""
     run = start_run(store, move.environment, move.target.model_dump_json(), move.steps)
-    execute(store, move.environment, run, _runner(providers), step_timeout_s=step_timeout_s, on_step=on_step)
+    execute(store, move.environment, run, _runner(providers), step_timeout_s=step_timeout_s, on_step=on_step,
+            on_wait=on_wait)
     return run.id

@@ -19,25 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import GpufleetError
 from orchestrator.planner.placement import Placement
-from orchestrator.providers.base import ReplicaSpec, ScaleDown, ScaleUp
-
-
-class ResizePool(BaseModel):
-    """Set a node pool to `nodes` nodes (the provider waits for them to join or leave)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["resize_pool"] = "resize_pool"
-    pool: str
-    nodes: int = Field(ge=0)
-
-
-Step = Annotated[ResizePool | ScaleUp | ScaleDown, Field(discriminator="kind")]
+from orchestrator.providers.base import ReplicaSpec, ResizePool, ScaleDown, ScaleUp, Step
 
 
 class RebalanceUnsafe(GpufleetError):
@@ -66,7 +51,7 @@ def _rates(placement: Placement) -> dict[tuple[str, str], float]:
 
 def plan_steps(
     current: Fleet, target: Placement, replica_spec: Callable[[str, str], ReplicaSpec],
-) -> list[ResizePool | ScaleUp | ScaleDown]:
+) -> list[Step]:
     """The ordered steps from `current` to `target` (empty when nothing changes); raises RebalanceUnsafe.
 
     `replica_spec(model, pool)` says what a replica of the model runs in that pool.
@@ -75,7 +60,7 @@ def plan_steps(
     pools = {p.pool: p for p in target.pools}
     goal = {(r.model, r.pool): r.count for r in target.replicas}
     keys = sorted(set(goal) | {k for k, v in current.replicas.items() if v})
-    steps: list[ResizePool | ScaleUp | ScaleDown] = []
+    steps: list[Step] = []
 
     def used(replicas: dict[tuple[str, str], int], pool: str) -> int:
         return sum(count * gpus.get(key, 0) for key, count in replicas.items() if key[1] == pool)
@@ -116,7 +101,7 @@ def plan_steps(
     return steps
 
 
-def check_steps(current: Fleet, target: Placement, steps: Iterable[ResizePool | ScaleUp | ScaleDown]) -> None:
+def check_steps(current: Fleet, target: Placement, steps: Iterable[Step]) -> None:
     """Simulate the steps and raise RebalanceUnsafe at the first one that breaks an invariant."""
     gpus, rates = _gpus(target), _rates(target)
     pools = {p.pool: p for p in target.pools}

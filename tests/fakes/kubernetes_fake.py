@@ -2,6 +2,7 @@
 
 No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
 
+    GET    /api/v1/nodes?labelSelector=a=b                      nodes (`add_node`), all Ready
     POST   /api/v1/namespaces                                   create (409 if there)
     GET    /api/v1/namespaces/NS/pods?labelSelector=a=b,c=d     the Deployments' pods
     POST   /apis/apps/v1/namespaces/NS/deployments              create (404 without the namespace, 409 if there)
@@ -30,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 from tests.fakes.cloud_fake import FakeCloudApi
 from tests.fakes.http_fake import json_response
 
+_NODES = re.compile(r"^/api/v1/nodes$")
 _NAMESPACES = re.compile(r"^/api/v1/namespaces$")
 _PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 _DEPLOYMENTS = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")
@@ -61,11 +63,17 @@ class FakeKubernetesApi(FakeCloudApi):
         self.namespaces: set[str] = set()
         self.deployments: dict[tuple[str, str], dict] = {}
         self.pods: dict[tuple[str, str], list[FakePod]] = {}  # by Deployment, live and terminating
+        self.nodes: dict[str, dict[str, str]] = {}  # name -> labels
         self._ids = itertools.count(1)
+
+    def add_node(self, name: str, labels: dict[str, str]) -> None:
+        self.nodes[name] = dict(labels)
 
     def handle(self, request: Request) -> Response:
         with self._lock:
             self._reap(time.monotonic())
+            if _NODES.match(request.path):
+                return self._list_nodes(_selector(request))
             if _NAMESPACES.match(request.path) and request.method == "POST":
                 return self._create_namespace(request.get_json())
             if match := _PODS.match(request.path):
@@ -148,6 +156,12 @@ class FakeKubernetesApi(FakeCloudApi):
         body["status"] = {"observedGeneration": body["metadata"]["generation"], "replicas": len(live),
                           "updatedReplicas": len(live), "readyReplicas": ready, "availableReplicas": ready}
         return body
+
+    def _list_nodes(self, selector: dict[str, str]) -> Response:
+        items = [{"metadata": {"name": name, "labels": labels},
+                  "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+                 for name, labels in self.nodes.items() if all(labels.get(k) == v for k, v in selector.items())]
+        return json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     def _list_pods(self, namespace: str, selector: dict[str, str]) -> Response:
         items = [self._pod(key, pod) for key, pods in self.pods.items() if key[0] == namespace

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from orchestrator.providers.base import (
-    Capability, FleetState, ObservedPool, ObservedReplica, ScaleDown, ScaleUp, StepPending,
+    Capability, FleetState, ObservedPool, ObservedReplica, ResizePool, ScaleDown, ScaleUp, StepPending,
 )
-from orchestrator.rebalance.steps import Fleet, ResizePool
+from orchestrator.rebalance.steps import Fleet
 
 
 @dataclass

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.errors import InputError
-from orchestrator.providers.base import ObservedReplica, ScaleUp, Step, StepPending
+from orchestrator.providers.base import ObservedPool, ObservedReplica, ScaleUp, Step, StepPending
 from orchestrator.providers.kubernetes.api import api_client, translate_errors
 from orchestrator.providers.kubernetes.models import (
-    MODEL_LABEL, deployment, deployment_name, namespace, observed_replica, selector,
+    MODEL_LABEL, POOL_LABEL, deployment, deployment_name, namespace, observed_replica, selector,
 )
 from orchestrator.providers.retry import Backoff, call_with_retries
 from orchestrator.settings import Settings
@@ -75,6 +75,15 @@ class KubernetesDeployments:
         """Every gpufleet pod of the pools, as replicas (terminating ones unhealthy)."""
         return [observed_replica(pod, pool.name, self.settings.replica_port)
                 for pool in self.pools.values() for pod in self._pods(pool)]
+
+    def nodes(self, pool: Pool) -> ObservedPool:
+        """The cluster's nodes labelled with the pool (how on-prem pools, which no cloud sizes, are counted)."""
+        _, core = self._client(pool)
+        listed = self._call(pool, "list nodes", lambda: _json(core.list_node(
+            label_selector=f"{POOL_LABEL}={pool.name}", _preload_content=False, **self._timeout())))
+        ready = [n for n in listed["items"] if any(
+            c["type"] == "Ready" and c["status"] == "True" for c in (n.get("status") or {}).get("conditions") or [])]
+        return ObservedPool(pool=pool.name, nodes=len(listed["items"]), healthy_nodes=len(ready))
 
     def release(self) -> None:
         """Delete every gpufleet Deployment of the pools; StepPending until their pods are gone."""

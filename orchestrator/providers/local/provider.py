@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 
 from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.base import (
-    Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Provider, ScaleDown, ScaleUp,
-    Step, StepPending,
+    Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Provider, ResizePool, ScaleDown,
+    ScaleUp, Step, StepPending,
 )
 from orchestrator.providers.local.processes import alive, command_line, spawn
 from orchestrator.providers.local.supervisor import SITE, hold_lock, reap_stale, supervisor_command
@@ -54,6 +54,8 @@ class LocalProvider(Provider):
         if step.pool not in self.pools:
             raise InputError(f"pool '{step.pool}' is not a local pool of {self.environment}. "
                              f"To fix: use one of {', '.join(self.pools) or 'none'}")
+        if isinstance(step, ResizePool):  # this machine is the pool's one node; nothing to add or remove
+            return
         self._set_desired(step)
         self._ensure_supervisor()
         replicas = [r for r in self.observe().replicas if (r.model, r.pool) == (step.model, step.pool)]

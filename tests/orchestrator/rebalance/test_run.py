@@ -65,8 +65,3 @@ def test_cli_dry_run_shows_the_diff_and_changes_nothing(capsys: pytest.CaptureFi
     payload = json.loads(out)
     assert payload["applied"] is False and payload["cost_per_hour"]["after"] == 0.05
     assert any(s["kind"] == "scale_up" and s["model"] == "tiny-llama" for s in payload["steps"])
-
-
-def test_cli_refuses_cloud_pools_for_now(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "rebalance", "--env", "hybrid", "--dry-run")
-    assert code == 2 and "local pools only so far" in err

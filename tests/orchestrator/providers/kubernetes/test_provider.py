@@ -59,6 +59,7 @@ def kube(server: tuple[FakeKubernetesApi, Path], faults) -> Kube:
     fake.namespaces.clear()
     fake.deployments.clear()
     fake.pods.clear()
+    fake.nodes.clear()
     settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:0123",
                         provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
     return Kube(fake, settings)
@@ -186,3 +187,11 @@ def test_the_image_must_be_set_to_create_a_deployment(kube: Kube) -> None:
     settings = kube.settings.model_copy(update={"kubernetes_image": None})
     with pytest.raises(InputError, match="GPUFLEET_KUBERNETES_IMAGE"):
         kube.deployments(settings=settings).apply(up(1))
+
+
+def test_nodes_counts_the_pools_labelled_nodes_only(kube: Kube) -> None:
+    kube.fake.add_node("gpu-1", {"gpufleet.io/pool": POOL.name})
+    kube.fake.add_node("gpu-2", {"gpufleet.io/pool": POOL.name})
+    kube.fake.add_node("other", {"gpufleet.io/pool": "elsewhere"})
+    observed = kube.deployments().nodes(POOL)
+    assert (observed.pool, observed.nodes, observed.healthy_nodes) == (POOL.name, 2, 2)
