@@ -36,7 +36,7 @@ def plan(
     mip_gap: Annotated[float, typer.Option("--mip-gap", help="Stop within this relative gap of optimal.", min=0.0, max=1.0)] = 0.005,
     spot_overprovision: Annotated[float, typer.Option(help="Spot replicas count at 1/(1+x) of their capacity.", min=0.0)] = 0.25,
     max_spot_share: Annotated[float, typer.Option(help="Most of a model's load on spot pools (0-1).", min=0.0, max=1.0)] = 1.0,
-    churn_usd: Annotated[float, typer.Option("--churn-usd", help="With --current: $/h per replica started or stopped.", min=0.0)] = 0.5,
+    churn_usd: Annotated[float, typer.Option("--churn-usd", help="With --current: $/h per replica started (stopping is free).", min=0.0)] = 0.5,
     current: Annotated[Path | None, typer.Option(help="A placement JSON running now: prefer plans that move fewer replicas.", dir_okay=False)] = None,
     trace: TraceOption = None,
     trace_model: TraceModelOption = None,

@@ -16,12 +16,17 @@ Variables
     u_mr ∈ [0, λ_mr]                 req/s left unserved (only where nothing else is possible)
     s_m ∈ ℤ₊, t_m ∈ ℤ₊               shortfall of min_replicas / of spread domains
     y_md ∈ {0,1}                     domain d hosts a replica of m
-    d⁺_mp, d⁻_mp ≥ 0                 replicas started / stopped against x⁰ (churn-aware mode)
+    d⁺_mp ≥ 0                        replicas started against x⁰ (churn-aware mode)
 Objective (minimise, $/h)
-    Σ c_p n_p + ε Σ rtt_rp f_mrp + δ Σ g_mp x_mp + Π_u Σ u_mr + Π_s Σ (s_m + t_m) + κ Σ (d⁺ + d⁻)
+    Σ c_p n_p + ε Σ rtt_rp f_mrp + δ Σ g_mp x_mp + Π_u Σ u_mr + Π_s Σ (s_m + t_m) + κ Σ d⁺
     with ε a latency tie-break, δ a tiny charge per GPU a replica holds (no idle replicas on
-    nodes that are paid for anyway), κ $/h per moved replica, and penalties Π large enough
+    nodes that are paid for anyway), κ $/h per replica started, and penalties Π large enough
     that serving, min_replicas and spread always win over cost (lexicographic in effect).
+    Stopping a replica is free: make-before-break keeps capacity while it drains, and a charge
+    on it would keep an idle surplus replica on a paid node forever (δ alone is far below κ).
+    A move from pool a to pool b still pays κ per replica started in b. The running placement,
+    when it has the capacity for the demand, is the MIP start (`_current_start`), so a solve
+    that stops within the gap keeps it rather than an about-as-cheap move.
 Constraints
     packing    Σ_m g_mp x_mp ≤ G_p n_p            (all g, G powers of two: whole replicas fit nodes)
                Σ_m x_mp / k_mp ≤ n_p              (other node sizes: conservative per-type packing)
@@ -31,7 +36,7 @@ Constraints
     spread     y_md ≤ Σ_{p∈d} x_mp,  Σ_d y_md + t_m ≥ S_m
     spot       Σ_{p spot} a_mp x_mp ≤ φ_m Σ_p a_mp x_mp   (φ_m = max spot share of m's capacity, when < 1)
     budget     Σ c_p n_p ≤ max(B, Σ c_p lo_p)
-    churn      x_mp − d⁺_mp + d⁻_mp = x⁰_mp
+    churn      x_mp − d⁺_mp ≤ x⁰_mp              (d⁺ ≥ replicas started)
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ class PlanOptions:
     replica_weight_usd: float = 1e-4
     """$/h per GPU a replica holds: breaks ties towards fewer replicas on already-paid nodes."""
     churn_usd_per_replica: float = 0.5
-    """With a current placement: $/h charged per replica started or stopped, so a plan only moves for a real saving."""
+    """With a current placement: $/h charged per replica started (stopping is free), so a plan only moves for a real saving."""
     candidate_pools: int | None = 12
     """Pools kept per (model, region) by lowest marginal $/req/s (see `problem.candidates`); None: all (exact)."""
     relax: bool = False
@@ -157,6 +162,40 @@ def _rounded_start(problem: Problem, lp: np.ndarray, nodes: dict[str, int], repl
         gpus[pool] = gpus.get(pool, 0) + count * problem.capacity[(model, pool)].gpus_per_replica
     for p in problem.pools:
         needed = max(p.min_nodes, math.ceil(gpus.get(p.pool, 0) / p.gpus_per_node))
+        if needed > p.max_nodes:
+            return {}
+        start[nodes[p.pool]] = float(needed)
+    return start
+
+
+def _current_start(problem: Problem, options: PlanOptions, nodes: dict[str, int], replicas: dict[tuple[str, str], int],
+                   ups: dict[tuple[str, str], int]) -> dict[int, float]:
+    """A MIP start that keeps the running placement, when it still has the capacity for every model's demand.
+
+    With it as the incumbent, a solve that stops within the MIP gap returns the fleet as it
+    runs rather than another placement about as cheap, so a move must beat staying by more
+    than the gap: the hysteresis that free stops would otherwise take away. Empty when the
+    running placement falls short of demand or breaks a node limit.
+    """
+    start: dict[int, float] = {}
+    capacity: dict[str, float] = {}
+    node_share: dict[str, float] = {}  # nodes the kept replicas take, as the packing row counts them
+    for (model, pool), col in replicas.items():
+        p, cap = problem.pool_by_name[pool], problem.capacity[(model, pool)]
+        per_node = problem.replicas_per_node(model, pool)
+        count = min(problem.current.get((model, pool), 0), p.max_nodes * per_node)
+        start[col], start[ups[(model, pool)]] = float(count), 0.0
+        rate = cap.rps_per_replica / (1.0 + options.spot_overprovision) if p.capacity == "spot" else cap.rps_per_replica
+        capacity[model] = capacity.get(model, 0.0) + count * rate
+        exact = _is_power_of_two(p.gpus_per_node) and _is_power_of_two(cap.gpus_per_replica)
+        node_share[pool] = node_share.get(pool, 0.0) + count * (cap.gpus_per_replica / p.gpus_per_node if exact else 1.0 / per_node)
+    demand: dict[str, float] = {}
+    for d in problem.demand:
+        demand[d.model] = demand.get(d.model, 0.0) + d.rps
+    if any(capacity.get(model, 0.0) < rps - 1e-9 for model, rps in demand.items()):
+        return {}
+    for p in problem.pools:
+        needed = max(p.min_nodes, math.ceil(node_share.get(p.pool, 0.0) - 1e-9))
         if needed > p.max_nodes:
             return {}
         start[nodes[p.pool]] = float(needed)
@@ -257,12 +296,12 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
         effective_budget = max(problem.budget_usd_per_hour, floor_cost)
         mat.row([(nodes[p.pool], p.cost_per_node_hour) for p in problem.pools], upper=effective_budget)
 
+    ups: dict[tuple[str, str], int] = {}
     if problem.current:
         for key, col in replicas.items():
             was = problem.current.get(key, 0)
-            up = mat.col(0, math.inf, options.churn_usd_per_replica)
-            down = mat.col(0, math.inf, options.churn_usd_per_replica)
-            mat.row([(col, 1.0), (up, -1.0), (down, 1.0)], was, was)
+            ups[key] = up = mat.col(0, math.inf, options.churn_usd_per_replica)  # stopping is free: no d⁻ column
+            mat.row([(col, 1.0), (up, -1.0)], upper=was)
 
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
@@ -271,7 +310,8 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
     highs.passModel(mat.to_lp(relax=True))
     highs.run()
     if not options.relax and any(mat.integer):
-        start = _rounded_start(problem, np.asarray(highs.getSolution().col_value), nodes, replicas) or \
+        start = (_current_start(problem, options, nodes, replicas, ups) if problem.current else {}) or \
+            _rounded_start(problem, np.asarray(highs.getSolution().col_value), nodes, replicas) or \
             _greedy_start(problem, options, routes, hosts, nodes, replicas)
         integer = [i for i, flag in enumerate(mat.integer) if flag]
         highs.changeColsIntegrality(len(integer), np.array(integer, dtype=np.int32),

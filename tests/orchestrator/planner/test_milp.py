@@ -223,6 +223,53 @@ def test_churn_aware_mode_keeps_the_running_placement_when_saving_is_small() -> 
     assert {r.pool for r in moving.replicas} == {"a"}
 
 
+def test_churn_aware_mode_removes_a_surplus_replica_on_a_paid_node_when_demand_drops() -> None:
+    from dataclasses import replace
+    paid = [pool("local", 0.0, gpus=2, lo=1, hi=1, capacity="owned", provider="local")]
+    base = problem(paid, [model("m", min_replicas=1)], [("m", "r", 0.5)], {("m", "local"): (1, 1.0)}, {("r", "local"): 1})
+    shrunk = plan_problem(replace(base, current={("m", "local"): 2}), OPTIONS)
+    assert {(r.pool, r.count) for r in shrunk.replicas} == {("local", 1)}  # stopping is free; the idle one goes
+    assert not shrunk.unserved
+    busy = replace(base, demand=tuple(replace(d, rps=1.5) for d in base.demand))
+    grown = plan_problem(replace(busy, current={("m", "local"): 1}), OPTIONS)
+    assert {(r.pool, r.count) for r in grown.replicas} == {("local", 2)}  # churn never outweighs serving demand
+    kept = plan_problem(replace(busy, current={("m", "local"): 2}), OPTIONS)
+    assert {(r.pool, r.count) for r in kept.replicas} == {("local", 2)}
+
+
+def test_churn_is_charged_per_replica_started_only() -> None:
+    from dataclasses import replace
+    pools = [pool("a", 10.0, gpus=1, hi=5), pool("b", 10.4, gpus=1, hi=5)]
+    base = problem(pools, [model("m")], [("m", "r", 3)], {("m", "a"): (1, 1.0), ("m", "b"): (1, 1.0)},
+                   {("r", "a"): 1, ("r", "b"): 1}, current={("m", "b"): 3})
+    # moving b -> a saves $1.20/h and starts 3 replicas: worth it at $0.30 each, not at $0.50 (stops are not charged:
+    # under the old start+stop charge $0.30 would have cost $1.80 and kept the fleet in b)
+    assert {(r.pool, r.count) for r in plan_problem(base, replace(OPTIONS, churn_usd_per_replica=0.3)).replicas} == {("a", 3)}
+    assert {(r.pool, r.count) for r in plan_problem(base, replace(OPTIONS, churn_usd_per_replica=0.5)).replicas} == {("b", 3)}
+
+
+def test_replanning_the_running_placement_within_the_gap_starts_nothing() -> None:
+    """The hybrid example under its placement policies, at the default 0.5 % gap: the running placement is the
+    incumbent, so a plan that stops replicas for free and starts one elsewhere (cheaper by less than that start
+    costs, within the gap: what the solver returned before) is not returned."""
+    from dataclasses import replace
+
+    from orchestrator.catalog.price_catalog import load_price_catalog
+    from orchestrator.inputs import load_inputs
+    from orchestrator.planner import build_problem
+    from orchestrator.policy import planning_rules
+    from orchestrator.settings import load_settings
+    from tests.conftest import ENVIRONMENTS, REPO
+
+    spec, inputs = load_inputs(ENVIRONMENTS / "hybrid.yaml", load_price_catalog(load_settings().catalog_dir))
+    base = build_problem(spec, inputs, rules=planning_rules(spec, REPO))
+    fresh = plan_problem(base, PlanOptions())
+    running = {(r.model, r.pool): r.count for r in fresh.replicas}
+    again = plan_problem(replace(base, current=running), PlanOptions())
+    assert all(r.count <= running.get((r.model, r.pool), 0) for r in again.replicas)  # nothing started
+    assert again.cost_per_hour <= fresh.cost_per_hour + 1e-9
+
+
 def test_lower_bound_never_exceeds_cost() -> None:
     for seed in range(10):
         placement = plan_problem(random_problem(random.Random(seed)), OPTIONS)
