@@ -85,7 +85,7 @@ def rebalance(
     checks = 0
     while True:
         rebalance_once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, transient=quiet,
-                       demand=demand)
+                       demand=demand, routes=not dry_run)
         checks += 1
         if not watch or (iterations is not None and checks >= iterations):
             return
@@ -93,13 +93,16 @@ def rebalance(
 
 
 def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
-                   step_timeout_s: float, transient: bool = False, demand: dict | None = None) -> tuple[Move, int | None]:
+                   step_timeout_s: float, transient: bool = False, demand: dict | None = None,
+                   routes: bool = True) -> tuple[Move, int | None]:
     """One rebalance under the environment's lock: finish an interrupted run, plan, let `decide`
     (shown the move) say whether to apply, apply with progress; the move and the applied run's id.
 
     A pool whose cloud refuses to grow (quota, stockout) is held at the nodes it has and the
     move planned again, and shown to `decide` again. `demand` holds `demand_for`'s options
     (a trace, a measured window) when the spec's own demand is not the one to plan for.
+    Routes (weighted DNS, docs/routes.md) follow every applied move, and a move with
+    nothing to do when `routes`; a dry run passes `routes=False`.
     """
     from orchestrator.inputs import load_inputs
     from orchestrator.ledger import open_ledger, record_placement
@@ -127,6 +130,8 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                 with errors.status("observing and planning…"):
                     move = prepare(fleet, inputs, load_catalog(), providers, options, Path.cwd(), held)
                 if not decide(move):
+                    if not move.steps and routes:
+                        _realize_routes(fleet, move, settings)  # shares can change while replica counts do not
                     return move, None
                 _announce_new_gateway_key(settings, inputs.environment)
                 try:
@@ -144,10 +149,20 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                     continue
                 save_placement(settings, move.target)
                 record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
+                _realize_routes(fleet, move, settings)
                 errors.print(f"[green]✓[/] applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h")
                 return move, run_id
     finally:
         store.close()
+
+
+def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings) -> None:
+    from orchestrator.routes import realize_routes
+
+    with errors.status("updating routes…"):
+        changes = realize_routes(fleet, move.target, settings)
+    for change in changes:
+        errors.print(f"  ✓ route: {change}", highlight=False)
 
 
 def _with_demand(fleet: FleetSpec, path: Path, settings: Settings, store, environment: str,

@@ -33,10 +33,11 @@ POOLS = [
 DEMAND = {"us-east-1": 1, "asia-northeast1": 1, "westeurope": 3}
 
 
-def write_spec(path: Path) -> Path:
+def write_spec(path: Path, routing: dict | None = None) -> Path:
     path.write_text(yaml.safe_dump({
         "environment": "clusters",
-        "pools": [{"min_nodes": 0, "max_nodes": 4} | p for p in POOLS],
+        **({"routing": routing} if routing else {}),
+        "pools": [{"min_nodes": 0, "max_nodes": 4, "gateway": f"gw.{p['cluster']}.llm.example"} | p for p in POOLS],
         "models": [{"name": MODEL, "architecture": "llama-3.1-8b", "source": "hf:meta-llama/Llama-3.1-8B-Instruct",
                     "slo": {"ttft_p95_ms": 2000, "tpot_p95_ms": 100, "max_rtt_ms": 40}}],
         "demand": [{"model": MODEL, "region": region, "requests_per_second": rps, "input_tokens": 500,
@@ -138,3 +139,20 @@ def test_status_reports_every_pool_and_the_drift_from_the_applied_plan(
                                          "running": 0, "healthy": 0}]
     code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
     assert code == 0 and [s["kind"] for s in json.loads(out)["steps"]] == ["scale_up"]  # restored
+
+
+def test_the_applied_plans_shares_become_weighted_route53_records(
+        clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    route53 = clouds.aws_client("route53", "us-east-1")
+    zone = route53.create_hosted_zone(Name="llm.example", CallerReference="clusters")["HostedZone"]["Id"].split("/")[-1]
+    spec = write_spec(tmp_path / "clusters.yaml", {"dns": {"provider": "route53", "zone_id": zone, "domain": "llm.example"}})
+    code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
+    assert code == 0, err
+    records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    weighted = {(r["Name"].rstrip("."), r["SetIdentifier"]): (r["Weight"], r["ResourceRecords"][0]["Value"])
+                for r in records if "SetIdentifier" in r}
+    assert weighted[(f"{MODEL}.us-east-1.llm.example", "aws-use1-l4")] == (100, "gw.eks.llm.example")
+    assert weighted[(f"{MODEL}.asia-northeast1.llm.example", "gcp-ane1-l4")] == (100, "gw.gke.llm.example")
+    europe = {pool: weight for (name, pool), (weight, _) in weighted.items() if name.startswith(f"{MODEL}.westeurope.")}
+    assert sum(europe.values()) == 100 and set(europe) <= {"azure-weu-a10", "onprem-fra"}
+    assert "route:" in err
