@@ -5,8 +5,7 @@ Per model the placement runs in the pool:
 - the Deployment the Kubernetes provider applies (`providers/kubernetes/models.deployment`:
   replica image, GPUs, the pool's node selector and tolerations, readiness and a startup
   probe on vLLM's `/health` long enough for weights to load), plus what a standalone
-  manifest needs on top: a preStop pause so endpoints drop the pod before vLLM starts
-  draining, CPU and memory requests and limits, and the gateway API key from a Secret;
+  manifest needs on top: CPU and memory requests and limits, and the gateway API key from a Secret;
 - a ClusterIP Service over its pods (what a site's vllm-router discovers);
 - a PodDisruptionBudget allowing one voluntary disruption at a time;
 - a HorizontalPodAutoscaler (autoscaling/v2) bounded from the planned count up to twice it
@@ -26,7 +25,6 @@ from orchestrator.providers.kubernetes.models import CONTAINER, deployment
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 
-PRESTOP_S = 5  # endpoints and routers notice a terminating pod within a few seconds
 CPU_PER_GPU = 8
 MEMORY_GIB_PER_GPU = 48  # host memory for loading weights and vLLM's CPU-side buffers
 WAITING_PER_POD = 2  # scale out when more requests than this wait per replica
@@ -65,12 +63,10 @@ def _standalone(deployment_: dict, gpus: int) -> dict:
     result = copy.deepcopy(deployment_)
     pod = result["spec"]["template"]["spec"]
     container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
-    container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_S}}}
     for kind in ("requests", "limits"):
         container["resources"][kind] |= {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
     container["env"].append({"name": "VLLM_API_KEY", "valueFrom": {
         "secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_SECRET_KEY}}})
-    pod["terminationGracePeriodSeconds"] += PRESTOP_S
     return result
 
 

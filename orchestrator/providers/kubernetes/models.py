@@ -5,8 +5,9 @@ Deployment per model in it, named after the model. Its pods run the replica imag
 (`GPUFLEET_KUBERNETES_IMAGE`, whose entrypoint is `python -m orchestrator.replica`) on
 the pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate
 the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs, and count as
-ready when vLLM's `/health` answers. Rollouts surge one pod before removing one, and a
-stopping pod gets the replica's drain time plus the entrypoint's grace before it is killed.
+ready when vLLM's `/health` answers. Rollouts surge one pod before removing one. A stopping
+pod first pauses (preStop) so the Service's endpoints and the site's router drop it, then
+gets the replica's drain time plus the entrypoint's grace before it is killed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ POOL_LABEL = "gpufleet.io/pool"
 CONTAINER = "vllm"
 AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"  # AKS taints spot nodes itself
 PROBE_PERIOD_S = 10
+PRESTOP_S = 5  # endpoints and routers notice a terminating pod within a few seconds: it leaves the gateway first
 
 
 def _name(text: str, limit: int = 63) -> str:
@@ -93,6 +95,7 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
         # weights download and load: allowed as long as `up` waits for a replica
         "startupProbe": health | {"failureThreshold": math.ceil(settings.replica_ready_timeout_s / PROBE_PERIOD_S)},
         "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],  # NCCL between tensor-parallel workers
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_S}}},
     }
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -107,7 +110,7 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
                     "containers": [container],
                     "nodeSelector": {POOL_LABEL: pool.name},
                     "tolerations": tolerations(pool),
-                    "terminationGracePeriodSeconds": settings.replica_drain_timeout_s + int(KILL_GRACE_S) + 5,
+                    "terminationGracePeriodSeconds": PRESTOP_S + settings.replica_drain_timeout_s + int(KILL_GRACE_S) + 5,
                     "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
                 },
             },
