@@ -41,3 +41,20 @@ def focus_sample() -> Path:
     if not path.exists():
         pytest.skip(f"the FinOps FOCUS sample is not at {path} (set GPUFLEET_SHARED_DATA)")
     return path
+
+
+BASE_S = 0.01  # the recording backoff's first wait; doubling, no jitter, so the recorded waits are exact
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The waits the backoff asked for, in order."""
+    return []
+
+
+@pytest.fixture
+def backoff(sleeps: list[float]):
+    """Four tries, waits of 0.01, 0.02, 0.04 s recorded in `sleeps` instead of slept (provider and route calls)."""
+    from orchestrator.providers.retry import Backoff
+
+    return Backoff(attempts=4, base_s=BASE_S, max_s=1.0, jitter=0.0, sleep=sleeps.append)

@@ -11,13 +11,29 @@ calls (Auto Scaling: `POST /` with `Action=...` in the form) are recorded and ma
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 from urllib.parse import parse_qs
+
+import httpx
 
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.cloud_fake import FakeCloudApi
 
 AUTOSCALING_NS = "https://autoscaling.amazonaws.com/doc/2011-01-01/"
+AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                   "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+
+@contextmanager
+def serving(front: FakeAwsFront) -> Iterator[str]:
+    """Serve a moto front with fresh backends and test credentials in the environment; yields its URL."""
+    with mock.patch.dict(os.environ, AWS_CREDENTIALS), front.serve() as url:
+        httpx.post(f"{url}/moto-api/reset")  # moto's backends are process-wide
+        yield url
 
 
 def rest_json_error(code: str, message: str) -> dict:

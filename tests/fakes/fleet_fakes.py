@@ -13,18 +13,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
-from tests.fakes.aws_fake import FakeAwsFront
+from tests.fakes.aws_fake import AWS_CREDENTIALS, FakeAwsFront, serving
 from tests.fakes.azure_fake import FakeResourceManager
 from tests.fakes.cloud_fake import self_signed_tls
 from tests.fakes.gcp_fake import FakeGoogleCloud
 from tests.fakes.kubernetes_fake import FakeKubernetesApi
-
-AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                   "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
-
 
 @dataclass
 class CloudFakes:
@@ -48,8 +43,7 @@ def cloud_fakes(directory: Path, contexts: list[str], *, operation_s: float = 0.
     azure, kube = FakeResourceManager(operation_s=operation_s), FakeKubernetesApi()
     tls, certificate = self_signed_tls(directory)
     with ExitStack() as stack:
-        aws_url = stack.enter_context(aws.serve())
-        httpx.post(f"{aws_url}/moto-api/reset")  # moto's backends are process-wide
+        aws_url = stack.enter_context(serving(aws))
         gcp_url = stack.enter_context(gcp.serve())
         azure_url = stack.enter_context(azure.serve(tls))
         kube_url = stack.enter_context(kube.serve())

@@ -1,4 +1,4 @@
-"""Shared by the provider tests: a backoff that records its waits instead of sleeping, a step driver, fault timing."""
+"""Shared by the provider tests: a step driver, fault timing (the recording backoff is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from orchestrator.providers.base import StepPending
-from orchestrator.providers.retry import Backoff
 from orchestrator.settings import Settings
+from tests.conftest import BASE_S
 from tests.fakes.cloud_fake import FakeCloudApi
-
-BASE_S = 0.01  # first wait; doubling, no jitter, so the recorded waits are exact
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    """The waits the backoff asked for, in order."""
-    return []
-
-
-@pytest.fixture
-def backoff(sleeps: list[float]) -> Backoff:
-    """Four tries, waits of 0.01, 0.02, 0.04 s recorded in `sleeps` instead of slept."""
-    return Backoff(attempts=4, base_s=BASE_S, max_s=1.0, jitter=0.0, sleep=sleeps.append)
-
 
 @pytest.fixture
 def settle() -> Callable[..., int]:

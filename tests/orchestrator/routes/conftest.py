@@ -1,16 +1,12 @@
-"""Shared by the route tests: a small spec with gateways and routing, placements built from route rows, a recording backoff."""
+"""Shared by the route tests: a small spec with gateways and routing, placements built from route rows."""
 
 from __future__ import annotations
 
-import pytest
-
 from orchestrator.planner.placement import DemandRow, Placement, ReplicaRow, RouteRow, SolverInfo
-from orchestrator.providers.retry import Backoff
 from orchestrator.spec import FleetSpec, Model, Pool, Slo
 from orchestrator.spec.models import Route53Dns, Routing
 
 DOMAIN = "llm.example.com"
-BASE_S = 0.01
 
 
 def spec(*, record: str = "{model}.{region}", ttl: int = 60, gateways: dict[str, str | None] | None = None,
@@ -40,15 +36,3 @@ def placement(routes: list[tuple[str, str, str, float]], replicas: dict[tuple[st
         demand=[DemandRow(model=m, region=r, rps=rps, input_tokens=100, output_tokens=10) for (m, r), rps in demand.items()],
         replicas=[ReplicaRow(model=m, pool=p, count=n) for (m, p), n in replicas.items()],
         routes=[RouteRow(model=m, region=r, pool=p, share=s, rtt_ms=10.0) for m, r, p, s in routes])
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    """The waits the backoff (and the INSYNC poll) asked for, in order."""
-    return []
-
-
-@pytest.fixture
-def backoff(sleeps: list[float]) -> Backoff:
-    """Four tries, waits of 0.01, 0.02, 0.04 s recorded in `sleeps` instead of slept."""
-    return Backoff(attempts=4, base_s=BASE_S, max_s=1.0, jitter=0.0, sleep=sleeps.append)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 
 import boto3
-import httpx
 import pytest
 from werkzeug.wrappers import Request, Response
 
@@ -20,11 +19,10 @@ from orchestrator.routes import RouteTable, realize_routes
 from orchestrator.routes.base import fqdn
 from orchestrator.routes.route53 import Route53Records
 from orchestrator.settings import Settings
-from tests.fakes.aws_fake import FakeAwsFront
-from tests.orchestrator.routes.conftest import BASE_S, DOMAIN, placement, spec
+from tests.fakes.aws_fake import AWS_CREDENTIALS, FakeAwsFront, serving
+from tests.conftest import BASE_S
+from tests.orchestrator.routes.conftest import DOMAIN, placement, spec
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
 ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 POLL_S = 1.0
 VIRGINIA = f"m.virginia.{DOMAIN}."
@@ -121,13 +119,9 @@ class Zone:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[tuple[Route53Front, str, object]]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        fake = Route53Front()
-        with fake.serve() as url:
-            httpx.post(f"{url}/moto-api/reset")
-            yield fake, url, boto3.session.Session().client("route53", region_name="us-east-1", endpoint_url=url)
+    fake = Route53Front()
+    with serving(fake) as url:
+        yield fake, url, boto3.session.Session().client("route53", region_name="us-east-1", endpoint_url=url)
 
 
 _zones = itertools.count()
@@ -136,7 +130,7 @@ _zones = itertools.count()
 @pytest.fixture
 def zone(moto_server, monkeypatch: pytest.MonkeyPatch) -> Zone:
     fake, url, route53 = moto_server
-    for name, value in CREDENTIALS.items():
+    for name, value in AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     zone_id = route53.create_hosted_zone(Name=DOMAIN, CallerReference=f"routes-{next(_zones)}")["HostedZone"]["Id"]
     fake.reset()

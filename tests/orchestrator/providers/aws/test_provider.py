@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import boto3
-import httpx
 import pytest
 
 from orchestrator.errors import InputError
@@ -19,7 +18,7 @@ from orchestrator.providers.errors import (
 from orchestrator.providers.nodepools import scaler_for
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
-from tests.fakes.aws_fake import AUTOSCALING_NS, FakeAwsFront, query_error, rest_json_error
+from tests.fakes.aws_fake import AUTOSCALING_NS, AWS_CREDENTIALS, FakeAwsFront, query_error, rest_json_error, serving
 
 REGION = "us-east-1"
 
@@ -64,32 +63,22 @@ class Aws:
         return nodegroup["scalingConfig"]["desiredSize"]
 
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[tuple[FakeAwsFront, str, dict]]:
     """One server, one launch template and one set of test clients for the module (moto and botocore load slowly)."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        fake = FakeAwsFront()
-        with fake.serve() as url:
-            httpx.post(f"{url}/moto-api/reset")  # moto's backends are process-wide
-            session = boto3.session.Session()
-            clients = {name: session.client(name, region_name=REGION, endpoint_url=url)
-                       for name in ("eks", "autoscaling", "ec2")}
-            clients["ec2"].create_launch_template(
-                LaunchTemplateName="gpu-nodes",
-                LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "p5.48xlarge"})
-            yield fake, url, clients
+    fake = FakeAwsFront()
+    with serving(fake) as url:
+        session = boto3.session.Session()
+        clients = {name: session.client(name, region_name=REGION, endpoint_url=url) for name in ("eks", "autoscaling", "ec2")}
+        clients["ec2"].create_launch_template(
+            LaunchTemplateName="gpu-nodes", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "p5.48xlarge"})
+        yield fake, url, clients
 
 
 @pytest.fixture
 def aws(moto_server: tuple[FakeAwsFront, str, dict], monkeypatch: pytest.MonkeyPatch, faults) -> Aws:
     fake, url, clients = moto_server
-    for name, value in CREDENTIALS.items():
+    for name, value in AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     fake.reset()
     settings = Settings(aws_endpoint_url=url, provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
