@@ -1,6 +1,9 @@
 """`python -m bench` runs every benchmark in turn."""
 
-from bench import bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_spend, bench_stacks
+from bench import (
+    bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_local, bench_spend,
+    bench_stacks,
+)
 
 bench_inputs.main()
 print()
@@ -15,3 +18,5 @@ print()
 bench_providers.main()
 print()
 bench_gateway.main()
+print()
+bench_rebalance_local.main()
