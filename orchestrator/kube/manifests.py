@@ -5,8 +5,10 @@ Per model the placement runs in the pool:
 - the Deployment the Kubernetes provider applies (`providers/kubernetes/models.deployment`:
   replica image, GPUs, the pool's node selector and tolerations, readiness and a startup
   probe on vLLM's `/health` long enough for weights to load), plus what a standalone
-  manifest needs on top: CPU and memory requests and limits, and the gateway API key from a Secret;
-- a ClusterIP Service over its pods (what a site's vllm-router discovers);
+  manifest needs on top: CPU and memory requests and limits, and the gateway API key from the
+  Secret `gpufleet-gateway` (key `api-key`: create it in the namespace; rebalance creates it itself);
+- a ClusterIP Service over its pods (what a site's vllm-router discovers; `models.service`, the
+  one the provider creates);
 - a PodDisruptionBudget allowing one voluntary disruption at a time;
 - a HorizontalPodAutoscaler (autoscaling/v2) bounded from the planned count up to twice it
   (at most what the pool's nodes hold), scaling on vLLM's waiting requests per pod, read
@@ -21,7 +23,7 @@ import copy
 from orchestrator.errors import InputError
 from orchestrator.planner import Placement
 from orchestrator.providers.base import ReplicaSpec
-from orchestrator.providers.kubernetes.models import CONTAINER, deployment
+from orchestrator.providers.kubernetes.models import CONTAINER, deployment, object_meta, service
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 
@@ -29,8 +31,6 @@ CPU_PER_GPU = 8
 MEMORY_GIB_PER_GPU = 48  # host memory for loading weights and vLLM's CPU-side buffers
 WAITING_PER_POD = 2  # scale out when more requests than this wait per replica
 WAITING_METRIC = "vllm_num_requests_waiting"
-API_KEY_SECRET = "gpufleet-gateway"
-API_KEY_SECRET_KEY = "api-key"
 PROMETHEUS_ADAPTER_RULE = {
     "seriesQuery": 'vllm:num_requests_waiting{namespace!="",pod!=""}',
     "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
@@ -52,9 +52,9 @@ def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settin
         tp = gpus.get((row.model, pool_name), model.gpus_per_replica or 1)
         replica = ReplicaSpec(source=model.source, served_name=model.name, tensor_parallel_size=tp,
                               max_model_len=model.max_model_len)
-        base = _standalone(deployment(pool, model.name, replica, row.count, settings), tp)
+        base = _standalone(deployment(pool, model.name, replica, row.count, settings, api_key=True), tp)
         capacity = (pool.max_nodes * (pool.gpus_per_node or tp)) // tp
-        manifests += [base, _service(base, settings), _disruption_budget(base),
+        manifests += [base, service(base, settings), _disruption_budget(base),
                       _autoscaler(base, row.count, max(row.count, min(2 * row.count, capacity)))]
     return manifests
 
@@ -65,34 +65,19 @@ def _standalone(deployment_: dict, gpus: int) -> dict:
     container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
     for kind in ("requests", "limits"):
         container["resources"][kind] |= {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
-    container["env"].append({"name": "VLLM_API_KEY", "valueFrom": {
-        "secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_SECRET_KEY}}})
     return result
-
-
-def _meta(deployment_: dict, suffix: str = "") -> dict:
-    meta = deployment_["metadata"]
-    return {"name": meta["name"] + suffix, "namespace": meta["namespace"], "labels": dict(meta["labels"])}
-
-
-def _service(deployment_: dict, settings: Settings) -> dict:
-    return {
-        "apiVersion": "v1", "kind": "Service", "metadata": _meta(deployment_),
-        "spec": {"type": "ClusterIP", "selector": deployment_["spec"]["selector"]["matchLabels"],
-                 "ports": [{"name": "http", "port": settings.replica_port, "targetPort": "http", "protocol": "TCP"}]},
-    }
 
 
 def _disruption_budget(deployment_: dict) -> dict:
     return {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(deployment_),
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": object_meta(deployment_),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": deployment_["spec"]["selector"]["matchLabels"]}},
     }
 
 
 def _autoscaler(deployment_: dict, planned: int, most: int) -> dict:
     return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(deployment_),
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": object_meta(deployment_),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_["metadata"]["name"]},
             "minReplicas": planned, "maxReplicas": most,

@@ -20,7 +20,10 @@ pause lets routers notice before vLLM drains.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import ClassVar
+
+from pydantic import SecretStr
 
 from orchestrator.errors import InputError
 from orchestrator.providers.base import (
@@ -42,7 +45,9 @@ class ClusterProvider(Provider):
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.gpu, Capability.spot, Capability.node_scaling})
 
-    def __init__(self, pools: list[Pool], settings: Settings, backoff: Backoff | None = None) -> None:
+    def __init__(self, pools: list[Pool], settings: Settings, backoff: Backoff | None = None,
+                 api_key: SecretStr | Callable[[], SecretStr] | None = None) -> None:
+        """`api_key`: the gateway's key (or a function giving it), for the replicas (`KubernetesDeployments`)."""
         missing = [p.name for p in pools if not p.cluster]
         if missing:
             raise InputError(f"pools {', '.join(missing)} name no cluster: rebalance runs replicas as Kubernetes "
@@ -51,7 +56,7 @@ class ClusterProvider(Provider):
         self.pools = {p.name: p for p in pools}
         self.settings = settings
         self.backoff = backoff
-        self.deployments = KubernetesDeployments(pools, settings, backoff)
+        self.deployments = KubernetesDeployments(pools, settings, backoff, api_key=api_key)
         self._scalers: dict[tuple[str, bool], NodePoolScaler] = {}
 
     def offers(self) -> list[Offer]:

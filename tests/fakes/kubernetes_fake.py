@@ -5,6 +5,11 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
     GET    /api/v1/nodes?labelSelector=a=b                      nodes (`add_node`), all Ready
     POST   /api/v1/namespaces                                   create (409 if there)
     GET    /api/v1/namespaces/NS/pods?labelSelector=a=b,c=d     the Deployments' pods
+    POST   /api/v1/namespaces/NS/services                       create (404 without the namespace, 409 if there)
+    GET    /api/v1/namespaces/NS/services?labelSelector=...
+    GET    /api/v1/namespaces/NS/services/NAME
+    DELETE /api/v1/namespaces/NS/services/NAME
+    POST   /api/v1/namespaces/NS/secrets                        create (404 without the namespace, 409 if there)
     POST   /apis/apps/v1/namespaces/NS/deployments              create (404 without the namespace, 409 if there)
     GET    /apis/apps/v1/namespaces/NS/deployments?labelSelector=...
     GET    /apis/apps/v1/namespaces/NS/deployments/NAME
@@ -13,8 +18,11 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
 
 A Deployment's pods are made at once; each turns Ready `ready_delay_s` after it is made
 (status.readyReplicas follows) and, once deleted, stays Terminating for
-`terminate_delay_s`. Not emulated: scheduling (every pod gets a node and an IP),
-probes, rolling updates of a changed template, quotas, RBAC, watch, server-side apply.
+`terminate_delay_s`. Services and Secrets are kept as posted (`services`, `secrets`) and
+answered whole, as a real server answers them (a Secret's `data` included). Not emulated:
+scheduling (every pod gets a node and an IP), probes, rolling updates of a changed
+template, a Service's cluster IP and endpoints, reading or updating Secrets, quotas, RBAC,
+watch, server-side apply.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from tests.fakes.http_fake import json_response
 _NODES = re.compile(r"^/api/v1/nodes$")
 _NAMESPACES = re.compile(r"^/api/v1/namespaces$")
 _PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+_SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
+_SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$")
 _DEPLOYMENTS = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")
 _DEPLOYMENT = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)(?P<scale>/scale)?$")
 
@@ -54,7 +64,7 @@ class FakePod:
 
 
 class FakeKubernetesApi(FakeCloudApi):
-    """Namespaces, Deployments and their pods (see module docstring)."""
+    """Namespaces, Deployments and their pods, Services, Secrets (see module docstring)."""
 
     def __init__(self, *, ready_delay_s: float = 0.05, terminate_delay_s: float = 0.05) -> None:
         super().__init__()
@@ -63,6 +73,8 @@ class FakeKubernetesApi(FakeCloudApi):
         self.namespaces: set[str] = set()
         self.deployments: dict[tuple[str, str], dict] = {}
         self.pods: dict[tuple[str, str], list[FakePod]] = {}  # by Deployment, live and terminating
+        self.services: dict[tuple[str, str], dict] = {}  # (namespace, name) -> body
+        self.secrets: dict[tuple[str, str], dict] = {}
         self.nodes: dict[str, dict[str, str]] = {}  # name -> labels
         self._ids = itertools.count(1)
 
@@ -78,6 +90,10 @@ class FakeKubernetesApi(FakeCloudApi):
                 return self._create_namespace(request.get_json())
             if match := _PODS.match(request.path):
                 return self._list_pods(match["ns"], _selector(request))
+            if match := _SERVICES.match(request.path):
+                return self._services(request, match["ns"], match["name"])
+            if (match := _SECRETS.match(request.path)) and request.method == "POST":
+                return self._create_object(self.secrets, "secrets", match["ns"], request.get_json())
             if match := _DEPLOYMENTS.match(request.path):
                 if request.method == "POST":
                     return self._create(match["ns"], request.get_json())
@@ -94,6 +110,31 @@ class FakeKubernetesApi(FakeCloudApi):
             return json_response(status_body(409, "AlreadyExists", f'namespaces "{name}" already exists'), 409)
         self.namespaces.add(name)
         return json_response({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}, 201)
+
+    def _services(self, request: Request, namespace: str, name: str | None) -> Response:
+        if name is None and request.method == "POST":
+            return self._create_object(self.services, "services", namespace, request.get_json())
+        if name is None:
+            items = [copy.deepcopy(body) for key, body in self.services.items()
+                     if key[0] == namespace and _selects(_selector(request), body)]
+            return json_response({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": items})
+        if (namespace, name) not in self.services:
+            return json_response(status_body(404, "NotFound", f'services "{name}" not found'), 404)
+        if request.method == "DELETE":
+            return json_response(self.services.pop((namespace, name)))
+        return json_response(copy.deepcopy(self.services[(namespace, name)]))
+
+    def _create_object(self, store: dict[tuple[str, str], dict], plural: str, namespace: str, body: dict) -> Response:
+        """A namespaced object kept as posted."""
+        name = body["metadata"]["name"]
+        if namespace not in self.namespaces:
+            return json_response(status_body(404, "NotFound", f'namespaces "{namespace}" not found'), 404)
+        if (namespace, name) in store:
+            return json_response(status_body(409, "AlreadyExists", f'{plural} "{name}" already exists'), 409)
+        body = copy.deepcopy(body)
+        body["metadata"] |= {"namespace": namespace, "uid": f"uid-{next(self._ids)}"}
+        store[(namespace, name)] = body
+        return json_response(copy.deepcopy(body), 201)
 
     def _create(self, namespace: str, body: dict) -> Response:
         name = body["metadata"]["name"]
@@ -189,6 +230,6 @@ def _selector(request: Request) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if part)
 
 
-def _selects(selector: dict[str, str], deployment: dict) -> bool:
-    labels = deployment["metadata"].get("labels", {})
+def _selects(selector: dict[str, str], body: dict) -> bool:
+    labels = body["metadata"].get("labels", {})
     return all(labels.get(k) == v for k, v in selector.items())

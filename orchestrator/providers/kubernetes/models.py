@@ -8,13 +8,21 @@ the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs, and count
 ready when vLLM's `/health` answers. Rollouts surge one pod before removing one. A stopping
 pod first pauses (preStop) so the Service's endpoints and the site's router drop it, then
 gets the replica's drain time plus the entrypoint's grace before it is killed.
+
+Beside each Deployment: a ClusterIP Service of the same name over its pods (what a site's
+vllm-router discovers). With the gateway's API key, the pool's namespace holds it in the
+Secret `gpufleet-gateway` (key `api-key`) and the pods read it as `VLLM_API_KEY`, so vLLM
+refuses requests without it. `kube/manifests.py` renders the same Deployment and Service.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import re
+
+from pydantic import SecretStr
 
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ObservedReplica, ReplicaSpec
@@ -29,6 +37,9 @@ CONTAINER = "vllm"
 AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"  # AKS taints spot nodes itself
 PROBE_PERIOD_S = 10
 PRESTOP_S = 5  # endpoints and routers notice a terminating pod within a few seconds: it leaves the gateway first
+API_KEY_SECRET = "gpufleet-gateway"
+API_KEY_SECRET_KEY = "api-key"
+API_KEY_ENV = "VLLM_API_KEY"
 
 
 def _name(text: str, limit: int = 63) -> str:
@@ -70,8 +81,10 @@ def tolerations(pool: Pool) -> list[dict]:
     return result
 
 
-def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings) -> dict:
-    """The Deployment of `model` in `pool` with `replicas` pods."""
+def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings, *,
+               api_key: bool = False) -> dict:
+    """The Deployment of `model` in `pool` with `replicas` pods; `api_key`: its pods read `VLLM_API_KEY`
+    from the Secret `API_KEY_SECRET` (`api_key_env`)."""
     if not settings.kubernetes_image:
         raise InputError("GPUFLEET_KUBERNETES_IMAGE is not set. To fix: set it to the replica image "
                          "(images/vllm) in your registry, pinned by digest")
@@ -89,7 +102,7 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
     container = {
         "name": CONTAINER, "image": settings.kubernetes_image,
         "ports": [{"name": "http", "containerPort": settings.replica_port}],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "env": [{"name": k, "value": v} for k, v in env.items()] + ([api_key_env()] if api_key else []),
         "resources": {"requests": dict(gpus), "limits": dict(gpus)},
         "readinessProbe": health,
         # weights download and load: allowed as long as `up` waits for a replica
@@ -115,6 +128,40 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
                 },
             },
         },
+    }
+
+
+def api_key_env() -> dict:
+    """The container's `VLLM_API_KEY`, read from the gateway key's Secret (vLLM refuses requests without it)."""
+    return {"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_SECRET_KEY}}}
+
+
+def api_key_secret(pool: Pool, key: SecretStr) -> dict:
+    """The Secret holding the gateway's API key in the pool's namespace.
+
+    The returned body holds the key in clear (base64): pass it to the API only, never to a
+    log line, an error message or a file.
+    """
+    labels = dict([MANAGED_BY], **{POOL_LABEL: pool.name})
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": API_KEY_SECRET, "namespace": namespace(pool.name), "labels": labels},
+        "data": {API_KEY_SECRET_KEY: base64.b64encode(key.get_secret_value().encode()).decode("ascii")},
+    }
+
+
+def object_meta(deployment_: dict) -> dict:
+    """Metadata for an object that goes with a Deployment: its name, namespace and labels."""
+    meta = deployment_["metadata"]
+    return {"name": meta["name"], "namespace": meta["namespace"], "labels": dict(meta["labels"])}
+
+
+def service(deployment_: dict, settings: Settings) -> dict:
+    """The ClusterIP Service over a Deployment's pods, named after it (what a site's vllm-router discovers)."""
+    return {
+        "apiVersion": "v1", "kind": "Service", "metadata": object_meta(deployment_),
+        "spec": {"type": "ClusterIP", "selector": dict(deployment_["spec"]["selector"]["matchLabels"]),
+                 "ports": [{"name": "http", "port": settings.replica_port, "targetPort": "http", "protocol": "TCP"}]},
     }
 
 

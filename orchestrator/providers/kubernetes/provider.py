@@ -2,14 +2,25 @@
 
 Steps are idempotent and prompt, like every provider's (base.py):
 
-    ScaleUp(model, pool, n)    create the Deployment (and the pool's namespace) with n pods, or
-                               scale it up to n if it has fewer; StepPending until n are ready
-    ScaleDown(model, pool, n)  scale down to n (delete the Deployment at 0); StepPending until
-                               at most n pods are left, terminating ones included (they drain)
+    ScaleUp(model, pool, n)    create the Deployment with n pods, after the pool's namespace,
+                               the gateway key's Secret (when a key is given) and the model's
+                               Service; or scale it up to n if it has fewer; StepPending until
+                               n are ready
+    ScaleDown(model, pool, n)  scale down to n (at 0, delete the model's Service, then its
+                               Deployment); StepPending until at most n pods are left,
+                               terminating ones included (they drain)
 
-Taking replicas out of the gateway before a ScaleDown is rebalance's job. A ScaleUp never
-scales down, nor a ScaleDown up. A Deployment whose pod template changed (another image,
-model source) is not rolled by a ScaleUp: scale it to 0 and up again.
+Every create takes 409 (already there) as done and every delete 404 (gone), so a step cut
+short is finished by calling it again. Taking replicas out of the gateway before a ScaleDown
+is rebalance's job. A ScaleUp never scales down, nor a ScaleDown up. A Deployment whose pod
+template changed (another image, model source, the key added) is not rolled by a ScaleUp:
+scale it to 0 and up again.
+
+The API key (`api_key`: the environment's gateway key, or a function that gives it, called
+at the first Deployment created) goes to the cluster in the Secret `gpufleet-gateway` only:
+never into a log line, an error or the Deployment (whose pods read it from the Secret). An
+existing Secret of that name is left as it is (rotating the key: replace it and restart the
+pods). Without a key, no Secret is made and pods get no `VLLM_API_KEY`.
 """
 
 from __future__ import annotations
@@ -19,11 +30,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ObservedPool, ObservedReplica, ScaleUp, Step, StepPending
 from orchestrator.providers.kubernetes.api import api_client, translate_errors
 from orchestrator.providers.kubernetes.models import (
-    MODEL_LABEL, POOL_LABEL, deployment, deployment_name, namespace, observed_replica, selector,
+    API_KEY_SECRET, MODEL_LABEL, POOL_LABEL, api_key_secret, deployment, deployment_name, namespace, observed_replica,
+    selector, service,
 )
 from orchestrator.providers.retry import Backoff, call_with_retries
 from orchestrator.settings import Settings
@@ -37,7 +51,8 @@ T = TypeVar("T")
 class KubernetesDeployments:
     """The replicas of `pools` (each with a `cluster`, its kube context) as Deployments (see module docstring)."""
 
-    def __init__(self, pools: list[Pool], settings: Settings, backoff: Backoff | None = None) -> None:
+    def __init__(self, pools: list[Pool], settings: Settings, backoff: Backoff | None = None,
+                 api_key: SecretStr | Callable[[], SecretStr] | None = None) -> None:
         missing = [p.name for p in pools if not p.cluster]
         if missing:
             raise InputError(f"pools {', '.join(missing)} name no cluster. To fix: set each pool's cluster "
@@ -46,6 +61,7 @@ class KubernetesDeployments:
         self.settings = settings
         self.backoff = backoff or Backoff.from_settings(settings)
         self._clients: dict[str, tuple[Any, Any]] = {}
+        self._api_key = api_key
 
     def apply(self, step: Step) -> None:
         """Move toward `step`; return once it holds, raise StepPending while pods start or drain."""
@@ -86,14 +102,21 @@ class KubernetesDeployments:
         return ObservedPool(pool=pool.name, nodes=len(listed["items"]), healthy_nodes=len(ready))
 
     def release(self) -> None:
-        """Delete every gpufleet Deployment of the pools; StepPending until their pods are gone."""
+        """Delete every gpufleet Deployment and Service of the pools; StepPending until their pods are gone.
+
+        The namespaces and the key's Secret stay (the next ScaleUp reuses them).
+        """
         left = 0
         for pool in self.pools.values():
-            apps, _ = self._client(pool)
+            apps, core = self._client(pool)
             listed = self._call(pool, "list deployments", lambda: _json(apps.list_namespaced_deployment(
                 namespace(pool.name), label_selector=selector(), _preload_content=False, **self._timeout())))
             for item in listed["items"]:
                 self._delete(pool, item["metadata"]["labels"][MODEL_LABEL])
+            services = self._call(pool, "list services", lambda: _json(core.list_namespaced_service(
+                namespace(pool.name), label_selector=selector(), _preload_content=False, **self._timeout())))
+            for item in services["items"]:  # left by a Deployment deleted by hand
+                self._delete_service(pool, item["metadata"]["name"])
             left += len(self._pods(pool))
         if left:
             raise StepPending(f"kubernetes: {left} pods still stopping", self.settings.provider_poll_s)
@@ -139,24 +162,42 @@ class KubernetesDeployments:
 
         return self._call(pool, "read deployment", read)
 
+    def _key(self) -> SecretStr | None:
+        """The gateway's API key (asked of the function given, once), or None."""
+        if callable(self._api_key):
+            self._api_key = self._api_key()
+        key = self._api_key
+        return key if key is not None and key.get_secret_value() else None
+
     def _create(self, pool: Pool, step: ScaleUp) -> None:
+        """Namespace, the key's Secret, Service, then the Deployment: each made unless already there."""
         from kubernetes.client.exceptions import ApiException
 
         apps, core = self._client(pool)
-        body = deployment(pool, step.model, step.replica, step.count, self.settings)
+        key = self._key()
+        body = deployment(pool, step.model, step.replica, step.count, self.settings, api_key=key is not None)
+        ns = namespace(pool.name)
 
-        def create(call: Callable[..., Any], *args: Any) -> Callable[[], None]:
-            def run() -> None:
+        def create(call: Callable[..., Any], *args: Any) -> Callable[[], bool]:
+            def run() -> bool:
                 try:
                     call(*args, _preload_content=False, **self._timeout())
                 except ApiException as exc:
-                    if exc.status != 409:  # already there: an earlier try that timed out made it
+                    if exc.status != 409:  # already there: an earlier try that timed out, or another model, made it
                         raise
+                    return False
+                return True
             return run
 
-        self._call(pool, "create namespace",
-                   create(core.create_namespace, {"metadata": {"name": namespace(pool.name)}}))
-        self._call(pool, "create deployment", create(apps.create_namespaced_deployment, namespace(pool.name), body))
+        self._call(pool, "create namespace", create(core.create_namespace, {"metadata": {"name": ns}}))
+        if key is not None and self._call(pool, "create secret",  # the body holds the key: never log it
+                                          create(core.create_namespaced_secret, ns, api_key_secret(pool, key))):
+            logger.info("secret created: provider=%s region=%s pool=%s name=%s",
+                        pool.provider, pool.region, pool.name, API_KEY_SECRET)
+        if self._call(pool, "create service", create(core.create_namespaced_service, ns, service(body, self.settings))):
+            logger.info("service created: provider=%s region=%s pool=%s model=%s",
+                        pool.provider, pool.region, pool.name, step.model)
+        self._call(pool, "create deployment", create(apps.create_namespaced_deployment, ns, body))
         logger.info("deployment created: provider=%s region=%s pool=%s model=%s replicas=%d",
                     pool.provider, pool.region, pool.name, step.model, step.count)
 
@@ -169,8 +210,10 @@ class KubernetesDeployments:
                     pool.provider, pool.region, pool.name, model, current, replicas)
 
     def _delete(self, pool: Pool, model: str) -> None:
+        """The model's Service (first: a failure leaves the Deployment, so the step is tried again), then its Deployment."""
         from kubernetes.client.exceptions import ApiException
 
+        self._delete_service(pool, deployment_name(model))
         apps, _ = self._client(pool)
 
         def delete() -> None:
@@ -183,6 +226,23 @@ class KubernetesDeployments:
         self._call(pool, "delete deployment", delete)
         logger.info("deployment deleted: provider=%s region=%s pool=%s model=%s",
                     pool.provider, pool.region, pool.name, model)
+
+    def _delete_service(self, pool: Pool, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        _, core = self._client(pool)
+
+        def delete() -> bool:
+            try:
+                core.delete_namespaced_service(name, namespace(pool.name), _preload_content=False, **self._timeout())
+            except ApiException as exc:
+                if exc.status != 404:  # already gone
+                    raise
+                return False
+            return True
+
+        if self._call(pool, "delete service", delete):
+            logger.info("service deleted: provider=%s region=%s pool=%s name=%s", pool.provider, pool.region, pool.name, name)
 
     def _pods(self, pool: Pool, model: str | None = None) -> list[dict]:
         """gpufleet's pods in the pool (of one model when given), terminating ones included."""

@@ -10,6 +10,7 @@ from orchestrator.catalog.price_catalog import load_price_catalog
 from orchestrator.inputs import load_inputs
 from orchestrator.kube import PROMETHEUS_ADAPTER_RULE, pool_manifests
 from orchestrator.planner import plan_fleet
+from orchestrator.providers.kubernetes.models import api_key_env, service
 from orchestrator.settings import Settings
 from tests.conftest import ENVIRONMENTS
 
@@ -66,7 +67,8 @@ def test_the_deployment_runs_the_planned_replicas_on_the_pools_gpus_and_drains(m
     assert startup["failureThreshold"] * startup["periodSeconds"] >= 600  # weights download and load
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
     env = {e["name"]: e for e in container["env"]}
-    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "gpufleet-gateway"
+    assert env["VLLM_API_KEY"] == api_key_env()  # the provider's own: Secret gpufleet-gateway, key api-key
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "gpufleet-gateway", "key": "api-key"}
     assert env["GPUFLEET_REPLICA_MODEL_SOURCE"]["value"] == next(m.source for m in spec.models if m.name == model)
     drain = int(env["GPUFLEET_REPLICA_DRAIN_TIMEOUT_S"]["value"])
     assert pod["terminationGracePeriodSeconds"] > drain + container["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -77,6 +79,7 @@ def test_service_budget_and_autoscaler_follow_the_deployment(manifests):
     deployment = by_kind(rendered, "Deployment")[0]
     labels = deployment["spec"]["selector"]["matchLabels"]
     assert by_kind(rendered, "Service")[0]["spec"]["selector"] == labels
+    assert by_kind(rendered, "Service")[0] == service(deployment, Settings())  # the one the provider creates
     assert by_kind(rendered, "PodDisruptionBudget")[0]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
     hpa = by_kind(rendered, "HorizontalPodAutoscaler")[0]["spec"]
     planned = deployment["spec"]["replicas"]

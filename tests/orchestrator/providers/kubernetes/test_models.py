@@ -1,18 +1,25 @@
-"""The Deployment gpufleet renders, and how pods read as replicas: pure, no cluster."""
+"""The Deployment, Service and key Secret gpufleet renders, and how pods read as replicas: pure, no cluster."""
 
 from __future__ import annotations
 
+import base64
+
+import kubernetes_validate
 import pytest
+from pydantic import SecretStr
 
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ReplicaSpec
-from orchestrator.providers.kubernetes.models import deployment, deployment_name, namespace, observed_replica, tolerations
+from orchestrator.providers.kubernetes.models import (
+    api_key_secret, deployment, deployment_name, namespace, observed_replica, service, tolerations,
+)
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
 
 SETTINGS = Settings(kubernetes_image="registry.example/gpufleet/vllm@sha256:0123", replica_drain_timeout_s=30,
                     replica_ready_timeout_s=600)
 REPLICA = ReplicaSpec(source="s3://weights/llama-70b", served_name="llama-70b", tensor_parallel_size=4, max_model_len=8192)
+KUBERNETES_VERSION = "1.33.0"  # as tests/orchestrator/kube: the oldest with the native preStop sleep GA
 
 
 def pool(**changes) -> Pool:
@@ -37,6 +44,32 @@ def test_the_deployment_pins_pods_to_the_pool_and_asks_for_the_replicas_gpus() -
     assert spec["terminationGracePeriodSeconds"] > SETTINGS.replica_drain_timeout_s
     assert rendered["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert rendered["spec"]["selector"]["matchLabels"] == rendered["spec"]["template"]["metadata"]["labels"]
+
+
+def test_the_key_reaches_pods_from_the_secret_only_when_asked() -> None:
+    def env(rendered: dict) -> dict[str, dict]:
+        return {e["name"]: e for e in rendered["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    assert "VLLM_API_KEY" not in env(deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS))
+    keyed = env(deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS, api_key=True))["VLLM_API_KEY"]
+    assert keyed == {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "gpufleet-gateway", "key": "api-key"}}}
+
+
+def test_the_secret_holds_the_key_and_the_service_selects_the_deployments_pods() -> None:
+    secret = api_key_secret(pool(), SecretStr("gf-abc"))
+    assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("gpufleet-gateway", "gpufleet-azure-weu-h100")
+    assert base64.b64decode(secret["data"]["api-key"]) == b"gf-abc"
+    rendered = deployment(pool(), "llama-70b", REPLICA, 2, SETTINGS)
+    svc = service(rendered, SETTINGS)
+    assert svc["metadata"] == {k: rendered["metadata"][k] for k in ("name", "namespace", "labels")}
+    assert svc["spec"]["selector"] == rendered["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["ports"][0]["port"] == SETTINGS.replica_port
+
+
+def test_what_the_provider_posts_validates_against_the_kubernetes_schema() -> None:
+    rendered = deployment(pool(), "llama-70b", REPLICA, 2, SETTINGS, api_key=True)
+    for manifest in (rendered, service(rendered, SETTINGS), api_key_secret(pool(), SecretStr("gf-abc"))):
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
 def test_tolerations_cover_the_gpu_taint_aks_spot_and_the_pools_own() -> None:

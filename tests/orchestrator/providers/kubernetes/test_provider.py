@@ -1,13 +1,17 @@
-"""Deployments through the official kubernetes client against a local API fake, reached by a kubeconfig context."""
+"""Deployments, their Services and the key's Secret through the official kubernetes client against a local API
+fake, reached by a kubeconfig context."""
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.base import ReplicaSpec, ScaleDown, ScaleUp, StepPending
@@ -19,6 +23,7 @@ from tests.fakes.kubernetes_fake import FakeKubernetesApi, status_body
 
 NAMESPACE = "gpufleet-aws-h100"
 REPLICA = ReplicaSpec(source="hf:meta-llama/Llama-3.1-8B-Instruct", served_name="llama-8b")
+KEY = SecretStr("gf-test-gateway-key-0123456789")
 
 
 @dataclass
@@ -26,12 +31,21 @@ class Kube:
     fake: FakeKubernetesApi
     settings: Settings
 
-    def deployments(self, pools: list[Pool] | None = None, settings: Settings | None = None, backoff=None):
-        return KubernetesDeployments(pools or [POOL], settings or self.settings, backoff)
+    def deployments(self, pools: list[Pool] | None = None, settings: Settings | None = None, backoff=None,
+                    api_key: object = KEY):
+        return KubernetesDeployments(pools or [POOL], settings or self.settings, backoff, api_key=api_key)
 
     def replicas(self, model: str = "llama-8b") -> int | None:
         deployment = self.fake.deployments.get((NAMESPACE, model))
         return deployment["spec"]["replicas"] if deployment else None
+
+    def secret_value(self) -> str | None:
+        secret = self.fake.secrets.get((NAMESPACE, "gpufleet-gateway"))
+        return base64.b64decode(secret["data"]["api-key"]).decode() if secret else None
+
+    def env(self, model: str = "llama-8b") -> dict[str, dict]:
+        container = self.fake.deployments[(NAMESPACE, model)]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e for e in container["env"]}
 
 
 POOL = Pool(name="aws-h100", provider="aws", region="us-east-1", instance_type="p5.48xlarge", max_nodes=4,
@@ -60,6 +74,8 @@ def kube(server: tuple[FakeKubernetesApi, Path], faults) -> Kube:
     fake.deployments.clear()
     fake.pods.clear()
     fake.nodes.clear()
+    fake.services.clear()
+    fake.secrets.clear()
     settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:0123",
                         provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
     return Kube(fake, settings)
@@ -86,6 +102,83 @@ def test_scale_up_creates_the_deployment_and_waits_until_ready(kube: Kube, backo
     assert all(r.url.startswith("http://10.0.") and r.url.endswith(":8000") for r in replicas)
 
 
+def test_scale_up_creates_the_service_and_the_key_secret_once(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(2)))
+    settle(lambda: deployments.apply(up(3)))  # a scale: nothing else made
+    service = kube.fake.services[(NAMESPACE, "llama-8b")]
+    labels = kube.fake.deployments[(NAMESPACE, "llama-8b")]["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["type"] == "ClusterIP" and service["spec"]["selector"] == labels
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    assert kube.secret_value() == KEY.get_secret_value()
+    assert kube.env()["VLLM_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "gpufleet-gateway", "key": "api-key"}}
+    assert (kube.fake.count("POST", "/services"), kube.fake.count("POST", "/secrets")) == (1, 1)
+    settle(lambda: deployments.apply(up(1, "qwen-7b")))  # the pool's Secret is there already (409): kept
+    assert set(kube.fake.services) == {(NAMESPACE, "llama-8b"), (NAMESPACE, "qwen-7b")}
+    assert kube.fake.count("POST", "/secrets") == 2 and len(kube.fake.secrets) == 1
+    assert kube.env("qwen-7b")["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "gpufleet-gateway"
+
+
+def test_a_scale_up_cut_short_is_finished_by_the_next_call(kube: Kube, backoff, sleeps, settle) -> None:
+    kube.fake.fail_next(403, status_body(403, "Forbidden", 'deployments.apps is forbidden: User "ci" cannot create '
+                                         'resource "deployments"'), method="POST", path="/deployments")
+    deployments = kube.deployments(backoff=backoff)
+    with pytest.raises(CredentialsInvalid):
+        deployments.apply(up(1))
+    assert (NAMESPACE, "llama-8b") in kube.fake.services and kube.replicas() is None
+    settle(lambda: deployments.apply(up(1)))  # namespace, Secret and Service answer 409: already there
+    assert kube.replicas() == 1 and len(kube.fake.services) == 1 and kube.secret_value() == KEY.get_secret_value()
+    assert (kube.fake.count("POST", "/services"), kube.fake.count("POST", "/secrets")) == (2, 2)
+    assert sleeps == []  # 409 is done, not a failure
+
+
+def test_without_a_key_there_is_no_secret_and_no_key_variable(kube: Kube, backoff, settle) -> None:
+    settle(lambda: kube.deployments(backoff=backoff, api_key=None).apply(up(1)))
+    assert kube.fake.secrets == {} and kube.fake.count("/secrets") == 0
+    assert "VLLM_API_KEY" not in kube.env() and (NAMESPACE, "llama-8b") in kube.fake.services
+
+
+def test_a_key_function_is_asked_once_and_only_when_a_deployment_is_made(kube: Kube, backoff, settle) -> None:
+    asked: list[int] = []
+
+    def key() -> SecretStr:
+        asked.append(1)
+        return KEY
+
+    deployments = kube.deployments(backoff=backoff, api_key=key)
+    deployments.observe()
+    settle(lambda: deployments.apply(down(0)))
+    assert asked == []  # observing (`status`) makes no key
+    settle(lambda: deployments.apply(up(1)))
+    settle(lambda: deployments.apply(up(1, "qwen-7b")))
+    assert asked == [1] and kube.secret_value() == KEY.get_secret_value()
+
+
+@pytest.mark.parametrize("status,reason,message,times,raised", [
+    (500, "InternalError", "etcdserver: request timed out", 4, ProviderUnavailable),  # retried, then raised
+    (403, "Forbidden", 'secrets is forbidden: User "ci" cannot create resource "secrets"', 1, CredentialsInvalid),
+])
+def test_the_key_is_never_logged_nor_raised(kube: Kube, backoff, settle, caplog, status, reason, message, times,
+                                            raised) -> None:
+    encoded = base64.b64encode(KEY.get_secret_value().encode()).decode()
+    kube.fake.fail_next(status, status_body(status, reason, message), times=times, method="POST", path="/secrets")
+    deployments = kube.deployments(backoff=backoff)
+    deployments.observe()  # the client is made (its configuration quiets urllib3 to WARNING); then every debug line:
+    for name in ("", "urllib3", "kubernetes", "client"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    with pytest.raises(raised) as caught:
+        deployments.apply(up(1))
+    settle(lambda: deployments.apply(up(1)))  # and once it goes through
+    assert kube.secret_value() == KEY.get_secret_value()
+    errors, cause = [], caught.value
+    while cause is not None:
+        errors += [str(cause), repr(cause), str(getattr(cause, "body", ""))]
+        cause = cause.__cause__ or cause.__context__
+    said = caplog.text + "\n".join(errors) + repr(deployments.__dict__)
+    assert "/secrets" in caplog.text  # the calls were logged, the key not
+    assert KEY.get_secret_value() not in said and encoded not in said
+
+
 def test_scale_up_scales_an_existing_deployment(kube: Kube, backoff, settle) -> None:
     deployments = kube.deployments(backoff=backoff)
     settle(lambda: deployments.apply(up(1)))
@@ -105,25 +198,43 @@ def test_scale_down_waits_for_the_pods_to_stop(kube: Kube, backoff, settle) -> N
     assert kube.replicas() == 1 and len(deployments.observe()) == 1
 
 
-def test_scale_down_to_zero_deletes_the_deployment(kube: Kube, backoff, settle) -> None:
+def test_scale_down_to_zero_deletes_the_deployment_and_its_service(kube: Kube, backoff, settle) -> None:
     deployments = kube.deployments(backoff=backoff)
     settle(lambda: deployments.apply(up(2)))
+    settle(lambda: deployments.apply(up(1, "qwen-7b")))
     settle(lambda: deployments.apply(down(0)))
-    assert kube.replicas() is None and deployments.observe() == []
+    assert kube.replicas() is None and [r.model for r in deployments.observe()] == ["qwen-7b"]
+    assert set(kube.fake.services) == {(NAMESPACE, "qwen-7b")}
+    assert kube.secret_value() == KEY.get_secret_value()  # the pool's other models still read it
     deployments.apply(down(0))  # gone already
-    assert kube.fake.count("DELETE") == 1
+    assert (kube.fake.count("DELETE", "/deployments/"), kube.fake.count("DELETE", "/services/")) == (1, 1)
 
 
-def test_release_deletes_every_gpufleet_deployment(kube: Kube, backoff, settle) -> None:
+def test_a_service_already_gone_does_not_stop_the_scale_down(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(1)))
+    del kube.fake.services[(NAMESPACE, "llama-8b")]
+    settle(lambda: deployments.apply(down(0)))  # 404: gone
+    assert kube.replicas() is None
+
+
+def test_release_deletes_every_gpufleet_deployment_and_service(kube: Kube, backoff, settle) -> None:
     deployments = kube.deployments(backoff=backoff)
     settle(lambda: deployments.apply(up(1, "llama-8b")))
     settle(lambda: deployments.apply(up(1, "qwen-7b")))
+    orphan = kube.fake.services[(NAMESPACE, "qwen-7b")] | {"metadata": kube.fake.services[(NAMESPACE, "qwen-7b")]
+                                                           ["metadata"] | {"name": "old-model"}}
+    kube.fake.services[(NAMESPACE, "old-model")] = orphan  # its Deployment was deleted by hand
+    kube.fake.services[(NAMESPACE, "theirs")] = {"metadata": {"name": "theirs", "labels": {"app": "theirs"}}}
     settle(deployments.release)
     assert kube.fake.deployments == {} and deployments.observe() == []
+    assert set(kube.fake.services) == {(NAMESPACE, "theirs")}  # only gpufleet's
+    assert kube.secret_value() == KEY.get_secret_value()  # kept: the next ScaleUp reuses it
 
 
-CALLS = [("POST", "/api/v1/namespaces"), ("POST", "/deployments"), ("GET", "/deployments/llama-8b"),
-         ("GET", "/pods"), ("PATCH", "/scale"), ("DELETE", "/deployments/llama-8b")]
+CALLS = [("POST", "/api/v1/namespaces"), ("POST", "/secrets"), ("POST", "/services"), ("POST", "/deployments"),
+         ("GET", "/deployments/llama-8b"), ("GET", "/pods"), ("PATCH", "/scale"), ("DELETE", "/services/llama-8b"),
+         ("DELETE", "/deployments/llama-8b"), ("GET", "/services")]
 
 
 def error(fault: str, path: str) -> tuple[int, object, str]:
@@ -134,10 +245,11 @@ def error(fault: str, path: str) -> tuple[int, object, str]:
 
 
 def scale_up_then_down(deployments: KubernetesDeployments, settle) -> None:
-    """Every call a replica's life makes: namespace, create, read, scale, pods, delete."""
+    """Every call a replica's life makes: namespace, Secret, Service, create, read, scale, pods, delete; release's lists."""
     settle(lambda: deployments.apply(up(1)))
     settle(lambda: deployments.apply(up(2)))
     settle(lambda: deployments.apply(down(0)))
+    settle(deployments.release)
 
 
 @pytest.mark.parametrize("fault,times", [("throttling", 2), ("5xx", 2), ("timeout", 1)])
@@ -145,7 +257,18 @@ def scale_up_then_down(deployments: KubernetesDeployments, settle) -> None:
 def test_every_call_is_retried_with_backoff(kube: Kube, backoff, faults, settle, fault, times, method, path) -> None:
     faults.inject(kube.fake, fault, method, path, times, error)
     scale_up_then_down(kube.deployments(settings=faults.settings(kube.settings, fault), backoff=backoff), settle)
-    assert kube.replicas() is None and kube.fake.count("DELETE") >= 1
+    assert kube.replicas() is None and kube.fake.services == {} and kube.fake.count("DELETE") >= 2
+    assert kube.secret_value() == KEY.get_secret_value()
+    faults.assert_retried(fault, times)
+
+
+@pytest.mark.parametrize("fault,times", [("throttling", 2), ("5xx", 2), ("timeout", 1)])
+def test_releases_list_of_deployments_is_retried(kube: Kube, backoff, faults, settle, fault, times) -> None:
+    deployments = kube.deployments(settings=faults.settings(kube.settings, fault), backoff=backoff)
+    settle(lambda: deployments.apply(up(1)))
+    faults.inject(kube.fake, fault, "GET", "/deployments", times, error)  # the next GET of them is release's list
+    settle(deployments.release)
+    assert kube.fake.deployments == {} and kube.fake.services == {}
     faults.assert_retried(fault, times)
 
 
