@@ -60,9 +60,11 @@ def providers_for(spec: FleetSpec, environment: str, store: StateStore, state_ur
 
         providers |= dict.fromkeys((p.name for p in local), LocalProvider(spec, environment, store, state_url, settings))
     if clusters:
+        from orchestrator.gateway import gateway_api_key
         from orchestrator.providers.clusters import ClusterProvider
 
-        providers |= dict.fromkeys((p.name for p in clusters), ClusterProvider(clusters, settings))
+        key = lambda: gateway_api_key(settings, environment).value  # noqa: E731 (asked once, when a Deployment is made)
+        providers |= dict.fromkeys((p.name for p in clusters), ClusterProvider(clusters, settings, api_key=key))
     return providers
 
 

@@ -90,7 +90,7 @@ def replicas(fakes: CloudFakes) -> dict[str, int]:
 
 
 def test_rebalance_grows_every_cloud_and_starts_the_replicas_then_holds(
-        clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str], gpufleet_home: Path) -> None:
     spec = write_spec(tmp_path / "clusters.yaml")
     code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
     assert code == 0, err
@@ -102,6 +102,10 @@ def test_rebalance_grows_every_cloud_and_starts_the_replicas_then_holds(
     assert sum(replicas(clouds).values()) >= len(DEMAND)
     kinds = [s["kind"] for s in move["steps"]]
     assert kinds.index("resize_pool") < kinds.index("scale_up")  # nodes before replicas
+    key = (gpufleet_home / "state" / "clusters" / "gateway-api-key").read_text().strip()
+    secrets = [body for (_, name), body in clouds.kube.secrets.items() if name == "gpufleet-gateway"]
+    assert len(secrets) == len(replicas(clouds)) and key not in out  # each pool's replicas check the gateway key
+    assert {ns for ns, _ in clouds.kube.services} == {namespace(pool) for pool in replicas(clouds)}
 
     code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
     assert code == 0, err
