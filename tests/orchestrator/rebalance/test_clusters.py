@@ -160,3 +160,70 @@ def test_the_applied_plans_shares_become_weighted_route53_records(
     europe = {pool: weight for (name, pool), (weight, _) in weighted.items() if name.startswith(f"{MODEL}.westeurope.")}
     assert sum(europe.values()) == 100 and set(europe) <= {"azure-weu-a10", "onprem-fra"}
     assert "route:" in err
+
+
+class Crash(BaseException):
+    """The process dies (not an error anything catches)."""
+
+
+def first_move(spec: Path):
+    """The move a first rebalance of `spec` makes, its providers and its state database."""
+    from orchestrator.catalog.price_catalog import load_price_catalog
+    from orchestrator.inputs import load_inputs
+    from orchestrator.planner import PlanOptions
+    from orchestrator.rebalance.run import prepare, providers_for
+    from orchestrator.settings import load_settings
+    from orchestrator.state import open_state, state_url
+
+    settings = load_settings()
+    fleet, inputs = load_inputs(spec, load_price_catalog())
+    url = state_url(settings, inputs.environment, None)
+    store = open_state(url)
+    providers = providers_for(fleet, inputs.environment, store, url, settings)
+    return prepare(fleet, inputs, load_price_catalog(), providers, PlanOptions(), Path.cwd()), providers, store
+
+
+@pytest.mark.parametrize("crash_after", range(7))
+def test_a_rebalance_killed_after_any_step_is_finished_by_the_next_without_doubling(
+        clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str], crash_after: int) -> None:
+    from orchestrator.rebalance.journal import environment_lock
+    from orchestrator.rebalance.run import apply
+
+    spec = write_spec(tmp_path / "clusters.yaml")
+    move, providers, store = first_move(spec)
+    assert len(move.steps) == 7
+
+    def die(seq: int, _step) -> None:
+        if seq == crash_after:
+            raise Crash
+
+    with pytest.raises(Crash), environment_lock(store, "clusters"):
+        apply(store, move, providers, step_timeout_s=30, on_step=die)
+    code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
+    assert code == 0, err
+    assert "resumed and finished run 1" in err  # after the last step too: the run was not yet marked done
+    assert json.loads(out)["steps"] == []  # resumed to the target: nothing left to move
+    assert nodes(clouds) == {p.pool: p.nodes for p in move.target.pools if p.pool in nodes(clouds)}
+    assert replicas(clouds) == {r.pool: r.count for r in move.target.replicas if r.count}
+    creates = [r for r in clouds.kube.requests if r.method == "POST" and r.path.endswith("/deployments")]
+    assert len(creates) == len(replicas(clouds)), "each Deployment created once"
+    assert clouds.aws.count("POST", "/update-config") == 1, "the EKS node group resized once"
+
+
+def test_watch_moves_only_for_a_saving_over_its_threshold(
+        clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_spec(tmp_path / "clusters.yaml")
+    assert run_cli(capsys, "rebalance", "--spec", str(spec), "--yes")[0] == 0
+    DEMAND["westeurope"] = 0.5  # less demand in Europe: the owned site alone would do, a small saving
+    try:
+        write_spec(spec)
+        code, _, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--watch", "--iterations", "1",
+                               "--min-saving-usd", "1000")
+        assert code == 0 and "no move: saving" in err and "under --min-saving-usd" in err
+        assert nodes(clouds)["azure-weu-a10"] == 1  # nothing moved
+        code, _, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--watch", "--iterations", "1",
+                               "--min-saving-usd", "0.5")
+        assert code == 0 and "applied run" in err
+        assert nodes(clouds)["azure-weu-a10"] == 0 and "azure-weu-a10" not in replicas(clouds)
+    finally:
+        DEMAND["westeurope"] = 3
