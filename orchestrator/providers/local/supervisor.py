@@ -12,7 +12,8 @@ table) and starts this process when none runs; it outlives the command, so `stat
   1, 2, 4 ... 30 s;
 - a starting replica that answers `/health` is added to the gateway and recorded `ready`;
 - a (model, pool) with fewer live replicas than desired gets new ones; one with more
-  drains the surplus: out of the gateway first, then SIGTERM (the entrypoint lets vLLM
+  drains the surplus: out of the gateway first, then, `GATEWAY_SETTLE_S` later (requests
+  the router had already sent its way still arrive), SIGTERM (the entrypoint lets vLLM
   finish in-flight requests), killed if still running past the drain timeout.
 
 SIGTERM (from `down`) drains every replica the same way, stops the gateway and exits.
@@ -56,6 +57,7 @@ HEALTH_TIMEOUT_S = 2.0
 ROUTER_START_TIMEOUT_S = 20.0
 MAX_BACKOFF_S = 30.0
 STOP_MARGIN_S = 5.0
+GATEWAY_SETTLE_S = 1.0  # after a worker's removal, requests the router already routed to it still arrive
 SITE = "local"
 REPLICA_MARKER = "orchestrator.replica"
 ROUTER_MARKERS = ("vllm-router", "vllm::router")
@@ -84,6 +86,7 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float = 0.0
+    term_at: float | None = None  # when a draining replica gets SIGTERM; None once sent
     stop_deadline: float = 0.0
 
     @property
@@ -208,6 +211,8 @@ class Supervisor:
         now = time.monotonic()
         code = replica.process.poll() if replica.process else None
         if replica.status is ReplicaStatus.draining:
+            if replica.term_at is not None and now >= replica.term_at:
+                self._terminate(replica)
             if replica.process is None or code is not None or now > replica.stop_deadline:
                 if replica.process is not None:
                     kill_group(replica.process.pid)
@@ -239,15 +244,24 @@ class Supervisor:
         self._record(replica)
 
     def _drain(self, replica: Replica) -> None:
-        """Out of the gateway first, then SIGTERM: no new request reaches it while it finishes the rest."""
+        """Out of the gateway first, then (once what the router already sent has arrived) SIGTERM."""
+        settle = 0.0
         if replica.status is ReplicaStatus.ready:
             self._remove_worker(replica.url)
-        if replica.process is not None and replica.process.poll() is None:
-            replica.process.send_signal(signal.SIGTERM)
+            settle = GATEWAY_SETTLE_S
         replica.status = ReplicaStatus.draining
-        replica.stop_deadline = time.monotonic() + self.settings.replica_drain_timeout_s + KILL_GRACE_S + STOP_MARGIN_S
+        replica.term_at = time.monotonic() + settle
+        replica.stop_deadline = replica.term_at + self.settings.replica_drain_timeout_s + KILL_GRACE_S + STOP_MARGIN_S
         logger.info("replica %d (%s@%s): draining", replica.record_id, replica.model, replica.pool)
         self._record(replica)
+        if not settle:
+            self._terminate(replica)
+
+    def _terminate(self, replica: Replica) -> None:
+        """SIGTERM: the entrypoint lets vLLM finish its in-flight requests, then stop."""
+        replica.term_at = None
+        if replica.process is not None and replica.process.poll() is None:
+            replica.process.send_signal(signal.SIGTERM)
 
     def _healthy(self, replica: Replica) -> bool:
         try:

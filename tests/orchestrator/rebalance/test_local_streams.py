@@ -183,7 +183,8 @@ def test_rebalance_1_to_2_and_back_under_16_streams_fails_no_request(capsys, gpu
             traffic.wait_for_every_client(after=shrink_ended)  # and the one left serves every client
 
         failures = traffic.failures()
-        assert not failures, f"{len(failures)} of {len(traffic.done)} requests failed, e.g. {failures[:3]}"
+        assert not failures, (f"{len(failures)} of {len(traffic.done)} requests failed, e.g. {failures[:3]}; "
+                              f"1→2 ran {grow_started:.1f}–{grow_ended:.1f}, 2→1 {shrink_started:.1f}–{shrink_ended:.1f}")
         assert traffic.ok_between(grow_started, grow_ended) > 0
         assert traffic.ok_between(shrink_started, shrink_ended) > 0
         with capsys.disabled():
