@@ -1,8 +1,8 @@
 """`python -m bench` runs every benchmark in turn."""
 
 from bench import (
-    bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_local, bench_spend,
-    bench_stacks,
+    bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
+    bench_rebalance_local, bench_spend, bench_stacks,
 )
 
 bench_inputs.main()
@@ -16,6 +16,8 @@ print()
 bench_spend.main()
 print()
 bench_providers.main()
+print()
+bench_rebalance_clusters.main()
 print()
 bench_gateway.main()
 print()
