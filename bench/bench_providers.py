@@ -177,7 +177,7 @@ def kubernetes(url: str, fake: FakeKubernetesApi, directory: Path) -> None:
     deployments = KubernetesDeployments(pools, settings)
     replica = ReplicaSpec(source="hf:model", served_name="model")
     # ScaleUp to ready: read, create namespace, create, read (ready), for a replica ready by the second look
-    measure(fake, "kubernetes Deployment: ScaleUp 1 until ready", 4,
+    measure(fake, "kubernetes Deployment: ScaleUp 1 until ready", 5,
             lambda: settle_all([lambda p=p: deployments.apply(ScaleUp(model="model", pool=p.name, count=1, replica=replica))
                                 for p in pools]))
     measure(fake, "kubernetes Deployment: ScaleUp again (no-op)", 1,

@@ -11,8 +11,8 @@ on one spec of 125 EKS node groups (5 clusters of 25), 125 GKE node pools (one z
 the Kubernetes fake); two 7-8B models, users in 5 metros, max_rtt_ms 150. Cloud pools
 carry per-node rates (`cost_per_hour`) proportional to their GPU's throughput, +-15 %,
 so the plan spreads over all three clouds instead of filling the cheapest one first. It
-plans with `candidate_pools=None` (every eligible pool): the CLI's default pruning leaves
-demand unserved on this spec, as the `note:` line shows.
+plans with the CLI's options; on this spec the default candidate pruning leaves demand
+unserved, so the planner solves again over every eligible pool (included in the solver time).
 Three rebalances, each with its own providers (a fresh CLI process):
 
 1. empty fleet -> plan: every cloud pool the plan uses grows, every replica starts;
@@ -45,7 +45,7 @@ import yaml
 
 from bench.bench_providers import environment
 from orchestrator.catalog.price_catalog import load_price_catalog
-from orchestrator.planner import PlanOptions, build_problem, plan_problem
+from orchestrator.planner import PlanOptions
 from orchestrator.providers.azure.provider import aks_pool_name
 from orchestrator.providers.base import ResizePool
 from orchestrator.providers.kubernetes.models import POOL_LABEL, namespace
@@ -70,7 +70,7 @@ GKE_ZONES = {"us-central1": "us-central1-a", "us-east4": "us-east4-a", "us-east1
              "europe-west4": "europe-west4-a", "europe-west1": "europe-west1-b"}
 SITES = ["new-york", "chicago", "frankfurt", "london", "paris", "dallas", "virginia", "amsterdam", "toronto", "boston",
          "tokyo", "sydney", "sao-paulo", "mumbai", "singapore"]
-OPTIONS = PlanOptions(time_limit_s=60.0, candidate_pools=None)  # why not the default pruning: see `pruning_note`
+OPTIONS = PlanOptions(time_limit_s=60.0)
 KIND = {"aws": "aws EKS node group", "gcp": "gcp GKE node pool", "azure": "azure AKS agent pool",
         "onprem": "onprem labelled nodes"}
 # Fewest calls per pool to observe it: the scaler's read (bench_providers; AKS's first read in a
@@ -141,53 +141,6 @@ def make_pools(fakes: CloudFakes, pools: list[dict]) -> None:
             fakes.kube.add_node(f"{p['name']}-node", {POOL_LABEL: p["name"]})
 
 
-def gke_set_size_zero(fake) -> None:
-    """Answer a GKE setSize without `nodeCount` as 0 nodes, as GKE does.
-
-    proto3 JSON leaves out a field at its default, so the SDK shrinking a pool to 0 sends no
-    `nodeCount`; tests/fakes/gcp_fake.py reads it unconditionally and answers 500 (KeyError).
-    Until the fake is fixed, this bench fills it in for the fake (the request is counted as sent).
-    """
-    original = fake._node_pool
-
-    def node_pool(request, match):
-        if match["verb"] is not None:
-            body = request.get_json(silent=True) or {}
-            if "nodeCount" not in body:
-                request.get_json = lambda *args, **kwargs: body | {"nodeCount": 0}
-        return original(request, match)
-
-    fake._node_pool = node_pool
-
-
-class Requests:
-    """Requests the fakes received, attributed to pool kinds (Kubernetes calls by namespace or node label)."""
-
-    def __init__(self, fakes: CloudFakes, pools: list[dict]) -> None:
-        self.fakes = {"aws": fakes.aws, "gcp": fakes.gcp, "azure": fakes.azure, "kube": fakes.kube}
-        self.provider = {p["name"]: p["provider"] for p in pools}
-        self.by_namespace = {namespace(p["name"]): p["provider"] for p in pools}
-
-    def mark(self) -> dict[str, int]:
-        return {name: len(fake.requests) for name, fake in self.fakes.items()}
-
-    def total(self, since: dict[str, int]) -> int:
-        return sum(len(fake.requests) - since[name] for name, fake in self.fakes.items())
-
-    def by_kind(self, since: dict[str, int]) -> Counter:
-        counts = Counter({name: len(self.fakes[name].requests) - since[name] for name in ("aws", "gcp", "azure")})
-        for request in self.fakes["kube"].requests[since["kube"]:]:
-            parts = request.path.split("/")
-            if request.path == "/api/v1/nodes":
-                counts[self.provider[request.args["labelSelector"].split("=", 1)[1]]] += 1
-            elif "namespaces" in parts and len(parts) > parts.index("namespaces") + 1:
-                counts[self.by_namespace[parts[parts.index("namespaces") + 1]]] += 1
-            else:
-                counts["other"] += 1
-        return counts
-
-
-@contextmanager
 def timed(name: str, seconds: list[float]) -> Iterator[None]:
     """Time each call of `orchestrator.rebalance.run.<name>` (prepare's observe, plan_problem) into `seconds`."""
     original = getattr(rebalance_run, name)
@@ -328,18 +281,6 @@ def print_apply(tallies: dict[str, StepTally], total: int, seconds: float) -> No
               f"{tally.seconds / tally.count:5.2f} s/step   ({fakes})")
 
 
-def pruning_note(spec_path: Path) -> str:
-    """What the CLI's default candidate pruning (12 pools per demand) plans for the same spec."""
-    from orchestrator.inputs import load_inputs
-    from orchestrator.policy import planning_rules
-
-    spec, inputs = load_inputs(spec_path, load_price_catalog())
-    placement = plan_problem(build_problem(spec, inputs, None, planning_rules(spec, REPO)), PlanOptions(time_limit_s=60.0))
-    return (f"note: with the CLI's default PlanOptions (candidate_pools=12) the same spec plans {len(placement.unserved)} "
-            f"of {len(inputs.demand)} demands unserved (${placement.cost_per_hour:,.2f}/h), so this run plans with "
-            "candidate_pools=None (every eligible pool)")
-
-
 def main() -> None:
     print(__doc__.splitlines()[0])
     print(f"{4 * PER_KIND} pools ({PER_KIND} each: {', '.join(KIND.values())}), {len(MODELS)} models, "
@@ -350,14 +291,12 @@ def main() -> None:
         directory = Path(tmp)
         fakes = stack.enter_context(cloud_fakes(directory, contexts, operation_s=0))
         fakes.kube.ready_delay_s, fakes.kube.terminate_delay_s = 0.01, 0.0
-        gke_set_size_zero(fakes.gcp)
         stack.enter_context(environment(fakes.env | {"GPUFLEET_HOME": str(directory / "home"), "GPUFLEET_API_KEY": ""}))
         start = time.perf_counter()
         make_pools(fakes, pools)
         print(f"setup: pools made in the fakes in {time.perf_counter() - start:.1f} s")
         requests = Requests(fakes, pools)
         spec = write_spec(directory / "clusters.yaml", RPS)
-        print(pruning_note(spec))
         rebalance("1. empty fleet -> plan (grow pools, start replicas)", spec, requests, pools)
         rebalance("2. the same spec again (nothing to do: observation only)", spec, requests, pools)
         spec = write_spec(directory / "clusters.yaml", RPS / 2)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
@@ -211,7 +211,22 @@ def _greedy_start(problem, options, routes, hosts, nodes, replicas) -> dict[int,
 
 
 def solve(problem: Problem, options: PlanOptions) -> Solution:
-    """Build and solve the MILP (or its relaxation); never raises for an infeasible fleet."""
+    """Build and solve the MILP (or its relaxation); never raises for an infeasible fleet.
+
+    Pruned candidate pools (`candidates`) can leave demand unserved that every pool would
+    serve (many demands counting the same cheap pools' capacity): then it is solved again
+    with every eligible pool, so pruning never costs a served request.
+    """
+    solution = _solve(problem, options)
+    if options.candidate_pools is not None and any(v > 1e-6 for v in solution.unserved.values()):
+        logger.info("%s: pruned candidate pools left demand unserved; solving with every eligible pool", problem.environment)
+        exact = _solve(problem, replace(options, candidate_pools=None))
+        if sum(exact.unserved.values()) < sum(solution.unserved.values()) - 1e-6:
+            return replace(exact, seconds=solution.seconds + exact.seconds)
+    return solution
+
+
+def _solve(problem: Problem, options: PlanOptions) -> Solution:
     started = time.perf_counter()
     mat = _Matrix()
     max_node_cost = max((p.cost_per_node_hour for p in problem.pools), default=0.0) + 1.0

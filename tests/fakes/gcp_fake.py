@@ -121,7 +121,7 @@ class FakeGoogleCloud(FakeCloudApi):
             return _not_found(f"Not found: {request.path}.")
         if match["verb"] is None:
             return json_response(pool.resource())
-        per_zone = int(request.get_json()["nodeCount"])
+        per_zone = int(request.get_json().get("nodeCount", 0))  # proto3 JSON leaves out a count of 0
         pool.status = "RECONCILING"
 
         def apply() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -274,3 +275,14 @@ def test_lower_bound_never_exceeds_cost() -> None:
     for seed in range(10):
         placement = plan_problem(random_problem(random.Random(seed)), OPTIONS)
         assert placement.lower_bound_per_hour <= placement.cost_per_hour + 1e-9
+
+
+def test_pruning_never_leaves_demand_unserved_that_every_pool_would_serve() -> None:
+    regions = [f"r{i}" for i in range(5)]  # each demand alone fits the cheap pool 4x over; together they do not
+    p = problem([pool("cheap", 10, hi=2), pool("dear", 30, hi=2)], [model("m")], [("m", r, 4) for r in regions],
+                {("m", "cheap"): (1, 1.0), ("m", "dear"): (1, 1.0)},
+                {(r, name): 20 for r in regions for name in ("cheap", "dear")})
+    pruned = replace(OPTIONS, candidate_pools=1)
+    placement = plan_problem(p, pruned)
+    assert placement.unserved == [] and {r.pool: r.count for r in placement.replicas} == {"cheap": 16, "dear": 4}
+    assert placement.cost_per_hour == plan_problem(p, replace(OPTIONS, candidate_pools=None)).cost_per_hour

@@ -83,6 +83,13 @@ def test_gke_sizes_per_zone_when_the_total_splits_evenly(gcp: Gcp, backoff, sett
     assert gcp.fake.count("POST", "/resize") == 0
 
 
+def test_gke_shrinks_a_pool_to_zero(gcp: Gcp, backoff, settle) -> None:
+    gcp.fake.add_node_pool(REGION, "gke", "gpu", ZONES, per_zone=1)
+    scaler = GkeNodePools(gcp.settings, backoff)
+    settle(lambda: scaler.resize(gke_pool(), 0))  # the SDK sends no nodeCount for 0 (proto3 JSON)
+    assert sizes(gcp.fake) == [0, 0, 0]
+
+
 def test_gke_resizes_each_zones_group_when_the_total_does_not_split(gcp: Gcp, backoff, settle) -> None:
     gcp.fake.add_node_pool(REGION, "gke", "gpu", ZONES, per_zone=2)
     scaler = GkeNodePools(gcp.settings, backoff)
