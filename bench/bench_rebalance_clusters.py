@@ -141,6 +141,34 @@ def make_pools(fakes: CloudFakes, pools: list[dict]) -> None:
             fakes.kube.add_node(f"{p['name']}-node", {POOL_LABEL: p["name"]})
 
 
+class Requests:
+    """Requests the fakes received, attributed to pool kinds (Kubernetes calls by namespace or node label)."""
+
+    def __init__(self, fakes: CloudFakes, pools: list[dict]) -> None:
+        self.fakes = {"aws": fakes.aws, "gcp": fakes.gcp, "azure": fakes.azure, "kube": fakes.kube}
+        self.provider = {p["name"]: p["provider"] for p in pools}
+        self.by_namespace = {namespace(p["name"]): p["provider"] for p in pools}
+
+    def mark(self) -> dict[str, int]:
+        return {name: len(fake.requests) for name, fake in self.fakes.items()}
+
+    def total(self, since: dict[str, int]) -> int:
+        return sum(len(fake.requests) - since[name] for name, fake in self.fakes.items())
+
+    def by_kind(self, since: dict[str, int]) -> Counter:
+        counts = Counter({name: len(self.fakes[name].requests) - since[name] for name in ("aws", "gcp", "azure")})
+        for request in self.fakes["kube"].requests[since["kube"]:]:
+            parts = request.path.split("/")
+            if request.path == "/api/v1/nodes":
+                counts[self.provider[request.args["labelSelector"].split("=", 1)[1]]] += 1
+            elif "namespaces" in parts and len(parts) > parts.index("namespaces") + 1:
+                counts[self.by_namespace[parts[parts.index("namespaces") + 1]]] += 1
+            else:
+                counts["other"] += 1
+        return counts
+
+
+@contextmanager
 def timed(name: str, seconds: list[float]) -> Iterator[None]:
     """Time each call of `orchestrator.rebalance.run.<name>` (prepare's observe, plan_problem) into `seconds`."""
     original = getattr(rebalance_run, name)
