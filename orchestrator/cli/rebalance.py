@@ -115,10 +115,10 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
     url = state_url(settings, inputs.environment, fleet.state.url)
     store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
-    providers = providers_for(fleet, inputs.environment, store, url, settings)
-    if demand is not None:
-        fleet, inputs = _with_demand(fleet, path, settings, store, inputs.environment, demand)
     try:
+        providers = providers_for(fleet, inputs.environment, store, url, settings)
+        if demand is not None:
+            fleet, inputs = _with_demand(fleet, path, settings, store, inputs.environment, demand)
         with environment_lock(store, inputs.environment):
             with StepProgress("finishing an interrupted rebalance", transient) as progress:
                 resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,

@@ -65,3 +65,18 @@ def test_cli_dry_run_shows_the_diff_and_changes_nothing(capsys: pytest.CaptureFi
     payload = json.loads(out)
     assert payload["applied"] is False and payload["cost_per_hour"]["after"] == 0.05
     assert any(s["kind"] == "scale_up" and s["model"] == "tiny-llama" for s in payload["steps"])
+
+
+def test_cli_plans_for_a_traces_demand(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    monkeypatch.chdir(REPO)
+    code, out, err = run_cli(capsys, "rebalance", "--env", "local", "--dry-run", "--format", "json")
+    assert code == 0, err
+    alone = json.loads(out)["replicas"][0]["after"]
+    trace = tmp_path / "busy.jsonl"  # 600 req/s for 10 s: more than one tiny CPU replica sustains
+    trace.write_text("".join(json.dumps({"timestamp": i * 10 // 6, "input_length": 100, "output_length": 20, "hash_ids": []}) + "\n"
+                             for i in range(6000)))
+    code, out, err = run_cli(capsys, "rebalance", "--env", "local", "--dry-run", "--format", "json",
+                             "--trace", str(trace), "--window-s", "5")
+    assert code == 0, err
+    assert "demand:" in err and json.loads(out)["replicas"][0]["after"] > alone == 1
