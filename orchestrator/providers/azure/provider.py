@@ -90,24 +90,31 @@ class AksAgentPools(_AzureScaler):
 
     def __init__(self, settings: Settings, backoff: Backoff | None = None) -> None:
         super().__init__(settings, backoff)
-        self._scale_sets: dict[str, ScaleSetRef] = {}  # pool name -> its agent pool's scale set (never moves)
+        # (resource group, cluster) -> (its node resource group, agent pool name -> scale set): scale sets never move,
+        # so a cluster is read and its scale sets listed once per scaler, whatever number of its pools are observed
+        self._clusters: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
 
     def _group(self, pool: Pool) -> str:
         return self.settings.azure_resource_group or f"rg-{pool.cluster}"
 
     def _scale_set(self, pool: Pool) -> ScaleSetRef:
-        if pool.name not in self._scale_sets:
+        key, agent_pool = (self._group(pool), pool.cluster), aks_pool_name(pool.name)
+        if agent_pool not in self._clusters.get(key, ("", {}))[1]:  # first pool of the cluster, or one added since
             aks = self._client("container").managed_clusters
-            cluster = self._call(pool, "managedClusters.get", aks.get, self._group(pool), pool.cluster)
+            cluster = self._call(pool, "managedClusters.get", aks.get, *key)
             compute = self._client("compute").virtual_machine_scale_sets
             scale_sets = self._call(pool, "virtualMachineScaleSets.list",
                                     lambda: list(compute.list(cluster.node_resource_group)))
-            names = [s.name for s in scale_sets if (s.tags or {}).get(AKS_POOL_TAG) == aks_pool_name(pool.name)]
-            if not names:
-                raise PoolNotFound(f"{self.where(pool)}: no scale set tagged {AKS_POOL_TAG}={aks_pool_name(pool.name)} "
-                                   f"in {cluster.node_resource_group}. To fix: deploy the environment's stacks")
-            self._scale_sets[pool.name] = ScaleSetRef(cluster.node_resource_group, names[0])
-        return self._scale_sets[pool.name]
+            names: dict[str, str] = {}
+            for scale_set in scale_sets:
+                if tag := (scale_set.tags or {}).get(AKS_POOL_TAG):
+                    names.setdefault(tag, scale_set.name)
+            self._clusters[key] = (cluster.node_resource_group, names)
+        node_group, names = self._clusters[key]
+        if agent_pool not in names:
+            raise PoolNotFound(f"{self.where(pool)}: no scale set tagged {AKS_POOL_TAG}={agent_pool} "
+                               f"in {node_group}. To fix: deploy the environment's stacks")
+        return ScaleSetRef(node_group, names[agent_pool])
 
     def _read(self, pool: Pool) -> GroupState:
         aks = self._client("container").agent_pools

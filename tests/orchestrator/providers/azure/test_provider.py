@@ -99,6 +99,25 @@ def test_aks_never_asks_beyond_the_autoscalers_max(azure: Azure, backoff) -> Non
     assert azure.fake.count("PUT") == 0
 
 
+def test_aks_reads_a_cluster_and_lists_its_scale_sets_once_for_all_its_pools(azure: Azure, backoff) -> None:
+    for name in ("gpua", "gpub", "gpuc"):
+        azure.fake.add_agent_pool(GROUP, "aks", name, 1)
+    scaler = AksAgentPools(azure.settings, backoff)
+    observed = [scaler.observe(aks_pool(name=name)) for name in ("gpua", "gpub", "gpuc")]
+    assert [(o.nodes, o.healthy_nodes) for o in observed] == [(1, 1)] * 3
+    assert lookups(azure.fake) == (1, 1)
+    azure.fake.add_agent_pool(GROUP, "aks", "gpud", 1)  # a pool added since: looked up again, once
+    assert scaler.observe(aks_pool(name="gpud")).nodes == 1
+    assert lookups(azure.fake) == (2, 2)
+
+
+def lookups(fake: FakeResourceManager) -> tuple[int, int]:
+    """(cluster reads, scale-set lists) the fake received."""
+    gets = [r.path for r in fake.requests if r.method == "GET"]
+    return (sum(p.endswith("/managedClusters/aks") for p in gets),
+            sum(p.endswith("/virtualMachineScaleSets") for p in gets))
+
+
 def test_a_new_scaler_reads_an_operation_under_way_from_provisioning_state(azure: Azure, backoff, settle) -> None:
     azure.fake.add_agent_pool(GROUP, "aks", "gpu", 0)
     with pytest.raises(Exception, match="resizing from 0 to 2"):
