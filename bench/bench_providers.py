@@ -157,7 +157,7 @@ def azure_fleets(url: str, fake: FakeResourceManager) -> Iterator[Fleet]:
              for i, cluster in enumerate(clusters)]
     # first observe: agent pool, cluster, scale-set list (both then cached), instance view;
     # resize: read (2), PUT, operation status, the poller's final GET, read (2)
-    yield Fleet("azure AKS agent pool", fake, pools, scaler_for(pools[0], settings), Minimum(4, 7, 2))
+    yield Fleet("azure AKS agent pool", fake, pools, scaler_for(pools[0], settings), Minimum(2 + 2 / POOLS_PER_CLUSTER, 7, 2))  # + a cluster read and scale-set list per cluster
     for i in range(POOLS):
         fake.add_scale_set("rg-vmss", f"vmss-{i}", 1)
     settings = settings.model_copy(update={"azure_resource_group": "rg-vmss"})
@@ -176,7 +176,7 @@ def kubernetes(url: str, fake: FakeKubernetesApi, directory: Path) -> None:
              for i in range(POOLS)]
     deployments = KubernetesDeployments(pools, settings)
     replica = ReplicaSpec(source="hf:model", served_name="model")
-    # ScaleUp to ready: read, create namespace, create, read (ready), for a replica ready by the second look
+    # ScaleUp to ready: read, create namespace, Service and Deployment, read (ready), for a replica ready by the second look
     measure(fake, "kubernetes Deployment: ScaleUp 1 until ready", 5,
             lambda: settle_all([lambda p=p: deployments.apply(ScaleUp(model="model", pool=p.name, count=1, replica=replica))
                                 for p in pools]))
