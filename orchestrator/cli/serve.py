@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from orchestrator.planner import Placement
     from orchestrator.providers.base import FleetState, Provider
     from orchestrator.spec import FleetSpec
+    from orchestrator.state import StateStore
 
 DOWN_MARGIN_S = 60.0
 
@@ -39,27 +40,26 @@ def _open(env: str | None, spec: Path | None) -> tuple[Path, FleetSpec, str]:
     return path, fleet, fleet.environment or path.stem
 
 
-def _providers(fleet: FleetSpec, name: str, settings: Settings) -> dict[str, Provider]:
+def _state(fleet: FleetSpec, name: str, settings: Settings) -> tuple[str, StateStore]:
+    """The environment's state database: its URL and one store for the whole command."""
+    from orchestrator.ledger import open_ledger
+    from orchestrator.state import state_url
+
+    return state_url(settings, name, fleet.state.url), open_ledger(settings, name, fleet.state.url)
+
+
+def _providers(fleet: FleetSpec, name: str, settings: Settings, state: tuple[str, StateStore]) -> dict[str, Provider]:
     from orchestrator.rebalance.run import providers_for
-    from orchestrator.state import open_state, state_url
 
-    url = state_url(settings, name, fleet.state.url)
-    return providers_for(fleet, name, open_state(url), url, settings)
+    url, store = state
+    return providers_for(fleet, name, store, url, settings)
 
 
-def _observe(fleet: FleetSpec, name: str, settings: Settings) -> FleetState:
+def _observe(fleet: FleetSpec, name: str, settings: Settings, state: tuple[str, StateStore]) -> FleetState:
     """What every provider of the environment sees now (probed)."""
     from orchestrator.rebalance.run import observe
 
-    return observe(_providers(fleet, name, settings))
-
-
-def _applied(fleet: FleetSpec, name: str, settings: Settings) -> Placement | None:
-    """The placement the last finished rebalance (or `up`) applied, from the journal."""
-    from orchestrator.rebalance.journal import last_applied
-    from orchestrator.state import open_state, state_url
-
-    return last_applied(open_state(state_url(settings, name, fleet.state.url)), name)
+    return observe(_providers(fleet, name, settings, state))
 
 
 def up(
@@ -87,13 +87,13 @@ def up(
     move, _run = rebalance_once(path, settings, PlanOptions(), decide=lambda move: bool(move.steps),
                                 step_timeout_s=settings.replica_ready_timeout_s,
                                 transient=output is OutputFormat.json)
-    state = _observe(fleet, name, settings)
+    state = _observe(fleet, name, settings, _state(fleet, name, settings))
     key = gateway_api_key(settings, name).value.get_secret_value()
     answers = _demo(move.target, state, key) if demo and state.gateway else []
     if output is OutputFormat.json:
-        print_json({**status_report(fleet, name, state, _applied(fleet, name, settings)), "answers": [vars(a) for a in answers]})
+        print_json({**status_report(fleet, name, state, move.target), "answers": [vars(a) for a in answers]})
         return
-    render_status(fleet, name, state, _applied(fleet, name, settings))
+    render_status(fleet, name, state, move.target)
     if answers:
         _render_answers(answers)
 
@@ -134,7 +134,7 @@ def down(env: EnvOption = None, spec: SpecOption = None) -> None:
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
     with errors.status(f"draining and stopping {name}…"):
-        for provider in {id(p): p for p in _providers(fleet, name, settings).values()}.values():
+        for provider in {id(p): p for p in _providers(fleet, name, settings, _state(fleet, name, settings)).values()}.values():
             release_all(provider, settings.replica_drain_timeout_s + DOWN_MARGIN_S)
     errors.print(f"[green]✓[/] {name}: replicas and gateway stopped")
 
@@ -144,13 +144,15 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
 
     The gateway's API key is never shown.
     """
-    from orchestrator.ledger import collect_tokens, open_ledger
+    from orchestrator.ledger import collect_tokens
+    from orchestrator.rebalance.journal import last_applied
 
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
-    state = _observe(fleet, name, settings)
-    collect_tokens(open_ledger(settings, name, fleet.state.url), name)  # tokens served since the last look, for the ledger
-    applied = _applied(fleet, name, settings)
+    database = _state(fleet, name, settings)
+    state = _observe(fleet, name, settings, database)
+    collect_tokens(database[1], name)  # tokens served since the last look, for the ledger
+    applied = last_applied(database[1], name)  # drift is measured from the last applied run
     if output is OutputFormat.json:
         print_json(status_report(fleet, name, state, applied))
         return
@@ -235,7 +237,8 @@ def profile(
 
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
-    replicas = [r for r in _observe(fleet, name, settings).replicas if (r.model, r.pool) == (model, pool) and r.healthy]
+    replicas = [r for r in _observe(fleet, name, settings, _state(fleet, name, settings)).replicas
+                if (r.model, r.pool) == (model, pool) and r.healthy]
     if not replicas:
         raise InputError(f"no healthy replica of {model} in pool {pool} of {name}. To fix: orchestrator up --env {name}")
     with errors.status(f"profiling {model}@{pool} with vLLM's serving benchmark…"):
