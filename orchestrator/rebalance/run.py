@@ -63,7 +63,9 @@ def providers_for(spec: FleetSpec, environment: str, store: StateStore, state_ur
         from orchestrator.gateway import gateway_api_key
         from orchestrator.providers.clusters import ClusterProvider
 
-        key = lambda: gateway_api_key(settings, environment).value  # noqa: E731 (asked once, when a Deployment is made)
+        def key():  # asked once, when the first Deployment is made: a new key is announced by then
+            return gateway_api_key(settings, environment).value
+
         providers |= dict.fromkeys((p.name for p in clusters), ClusterProvider(clusters, settings, api_key=key))
     return providers
 
