@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from orchestrator.catalog.gpus import gpu_spec
+from orchestrator.catalog.nodes import Resources, allocatable, node_hardware
 from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.latency import Location, load_latency_model, resolve, site_location
 from orchestrator.settings import load_settings
-from orchestrator.profiles import TokenMix, architecture, best_replica_capacity
+from orchestrator.profiles import best_mix_capacity
+from orchestrator.profiles.architectures import ArchitectureError, resolve_architecture
 from orchestrator.spec import FleetSpec, Model, Pool, load_spec
 from orchestrator.spec.loader import line_map, locate
 from orchestrator.spec.checks import did_you_mean
@@ -46,6 +48,19 @@ class PoolInput:
     cost_per_node_hour: float
     price_source: str
     continent: str | None
+    # one node's machine (catalog, the spec's `node`, or this machine for local pools; None: unknown)
+    # and what pods may request on it after the system reserve (catalog/nodes.py)
+    vcpus: float | None = None
+    memory_gib: float | None = None
+    allocatable_cpu_millicores: int | None = None
+    allocatable_memory_mib: int | None = None
+
+    @property
+    def allocatable(self) -> Resources | None:
+        """CPU and memory pods may request on one node; None when the node's shape is unknown."""
+        if self.allocatable_cpu_millicores is None or self.allocatable_memory_mib is None:
+            return None
+        return Resources(self.allocatable_cpu_millicores, self.allocatable_memory_mib)
 
 
 @dataclass(frozen=True)
@@ -58,18 +73,57 @@ class ModelInput:
 
 
 @dataclass(frozen=True)
+class SizeInput:
+    """One bucket of a demand's request-size mix."""
+
+    input_tokens: int
+    output_tokens: int
+    share: float
+    label: str | None = None
+
+
+@dataclass(frozen=True)
 class DemandInput:
+    """One (model, user region) demand: the mean rate, the burst factor the plan sizes for, and the size mix."""
+
     model: str
     region: str
     rps: float
     input_tokens: int
     output_tokens: int
     continent: str | None = None
+    buckets: tuple[SizeInput, ...] = ()
+    peak_factor: float = 1.0
+    peak_source: str | None = None
+
+    @property
+    def planned_rps(self) -> float:
+        """The rate the plan must carry within the SLO: the mean times the burst factor."""
+        return self.rps * self.peak_factor
+
+    @property
+    def sizes(self) -> tuple[SizeInput, ...]:
+        """The size mix; one bucket at the means when the demand gives none."""
+        return self.buckets or (SizeInput(self.input_tokens, self.output_tokens, 1.0),)
+
+
+@dataclass(frozen=True)
+class SizeCapacity:
+    """Requests/s one replica sustains within the SLO when it serves only requests of this size (0: it cannot)."""
+
+    input_tokens: int
+    output_tokens: int
+    rps: float
+    binding: str | None
 
 
 @dataclass(frozen=True)
 class CapacityInput:
-    """What one replica of a model sustains on one pool within the model's SLO."""
+    """What one replica of a model sustains on one pool within the model's SLO.
+
+    `rps_per_replica` is for the model's whole request-size mix (the part it can serve);
+    `by_size` has the rate for each size bucket of the model's demand, which the planner uses.
+    """
 
     model: str
     pool: str
@@ -77,6 +131,14 @@ class CapacityInput:
     rps_per_replica: float
     source: str
     binding: str
+    by_size: tuple[SizeCapacity, ...] = ()
+
+    def rate(self, input_tokens: int, output_tokens: int) -> float:
+        """Requests/s of one size; the mix's rate when no size is listed (inputs made before size mixes)."""
+        for s in self.by_size:
+            if s.input_tokens == input_tokens and s.output_tokens == output_tokens:
+                return s.rps
+        return self.rps_per_replica
 
 
 @dataclass(frozen=True)
@@ -156,15 +218,23 @@ def _allowed(model: Model, pool: PoolInput) -> bool:
     return True
 
 
-def _token_mix(spec: FleetSpec) -> dict[str, TokenMix]:
-    """Each model's request-weighted mean token mix over all its demand."""
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+DEFAULT_MIX = (SizeInput(1000, 200, 1.0),)  # a model with no demand yet: sized for a typical chat request
+
+
+def _size_mix(spec: FleetSpec) -> dict[str, tuple[SizeInput, ...]]:
+    """Each model's request-size mix over all its demand: every distinct bucket, weighted by the requests it plans for.
+
+    Buckets are kept apart (not averaged): a replica's capacity is sized per bucket.
+    """
+    weights: dict[str, dict[tuple[int, int], float]] = defaultdict(lambda: defaultdict(float))
     for d in spec.demand:
-        t = totals[d.model]
-        t[0] += d.requests_per_second
-        t[1] += d.requests_per_second * d.input_tokens
-        t[2] += d.requests_per_second * d.output_tokens
-    return {model: TokenMix(input_tokens=round(i / r), output_tokens=round(o / r)) for model, (r, i, o) in totals.items()}
+        for b in d.buckets():
+            weights[d.model][(b.input_tokens, b.output_tokens)] += d.requests_per_second * d.peak_factor * b.share
+    mixes = {}
+    for model, sizes in weights.items():
+        total = sum(sizes.values())
+        mixes[model] = tuple(SizeInput(i, o, w / total) for (i, o), w in sorted(sizes.items(), key=lambda kv: -kv[1]))
+    return mixes
 
 
 def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>", profiles_dir: Path | None = None) -> FleetInputs:
@@ -184,29 +254,34 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
             continue
         gpu, memory, per_node, price, source = priced
         locations[pool.name] = location
+        hardware = node_hardware(pool, catalog)
+        free = allocatable(pool.provider, hardware) if hardware else None
         pools.append(PoolInput(
             pool=pool.name, provider=pool.provider, region=pool.region, zone=pool.zone, gpu=gpu,
             gpu_memory_gb=memory, capacity=pool.capacity, gpus_per_node=per_node,
             min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, cost_per_node_hour=round(price, 5),
             price_source=source, continent=location.continent,
+            vcpus=hardware.vcpus if hardware else None, memory_gib=round(hardware.memory_gib, 3) if hardware else None,
+            allocatable_cpu_millicores=free.cpu_millicores if free else None,
+            allocatable_memory_mib=free.memory_mib if free else None,
         ))
 
-    mixes = _token_mix(spec)
+    mixes = _size_mix(spec)
     capacity: list[CapacityInput] = []
     for index, model in enumerate(spec.models):
         try:
-            arch = architecture(model.architecture)
-        except InputError as exc:
-            issues.append(SpecIssue(f"models[{index}].architecture", str(exc)))
+            arch = resolve_architecture(model.architecture, Path(file).parent if Path(file).is_file() else None)
+        except ArchitectureError as exc:
+            issues.append(SpecIssue(f"models[{index}].architecture{exc.at}", str(exc)))
             continue
         allowed = [p for p in pools if _allowed(model, p)]
         if pools and not allowed:
             issues.append(SpecIssue(f"models[{index}].residency", "no pool satisfies this model's residency; loosen it or add a pool where it may run"))
-        mix = mixes.get(model.name, TokenMix(input_tokens=1000, output_tokens=200))
+        mix = mixes.get(model.name, DEFAULT_MIX)
         fits = []
         for pool in allowed:
-            estimate = best_replica_capacity(
-                arch, gpu_spec(pool.gpu), model.slo, mix, max_gpus=pool.gpus_per_node, gpus=model.gpus_per_replica,
+            estimate = best_mix_capacity(
+                arch, gpu_spec(pool.gpu), model.slo, list(mix), max_gpus=pool.gpus_per_node, gpus=model.gpus_per_replica,
                 dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
                 profiles_dir=profiles_dir,
             )
@@ -216,6 +291,8 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
             capacity.append(CapacityInput(
                 model=model.name, pool=pool.pool, gpus_per_replica=estimate.gpus,
                 rps_per_replica=round(estimate.rps, 4), source=estimate.source, binding=estimate.binding,
+                by_size=tuple(SizeCapacity(b.input_tokens, b.output_tokens, round(e.rps, 4), e.binding)
+                              for b, e in zip(mix, estimate.by_size)),
             ))
         if allowed and not fits:
             gpus = sorted({f"{p.gpus_per_node}x {p.gpu} ({p.gpu_memory_gb:g} GB)" for p in allowed})
@@ -249,7 +326,9 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
         environment=spec.environment or "default",
         budget_usd_per_hour=spec.budget.usd_per_hour,
         models=tuple(ModelInput(m.name, m.min_replicas, m.slo.max_rtt_ms, m.slo.ttft_p95_ms, m.slo.tpot_p95_ms) for m in spec.models),
-        demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens, continents.get(d.region))
+        demand=tuple(DemandInput(d.model, d.region, d.requests_per_second, d.input_tokens, d.output_tokens, continents.get(d.region),
+                                 tuple(SizeInput(b.input_tokens, b.output_tokens, b.share, b.label) for b in d.buckets()) if d.size_mix else (),
+                                 d.peak_factor, d.peak_source)
                      for d in spec.demand),
         pools=tuple(pools),
         capacity=tuple(capacity),

@@ -23,7 +23,8 @@ from orchestrator.errors import InputError, SpecError
 from orchestrator.inputs import resolve_inputs
 from orchestrator.latency import load_latency_model, resolve
 from orchestrator.planner.greedy import greedy_placement
-from orchestrator.planner.milp import PlanOptions, solve
+from orchestrator.planner.formulation import PlanOptions
+from orchestrator.planner.milp import solve
 from orchestrator.planner.problem import PlacementRules, Problem, build_problem
 from orchestrator.spec import FleetSpec, Pool
 
@@ -43,7 +44,7 @@ class Baseline:
 
 
 def _all_served(solution, problem: Problem) -> bool:
-    return all(solution.unserved.get((d.model, d.region), 0.0) <= EPS * max(1.0, d.rps) for d in problem.demand)
+    return all(solution.unserved.get((d.model, d.region), 0.0) <= EPS * max(1.0, d.planned_rps) for d in problem.demand)
 
 
 def _node_cost(problem: Problem, nodes: dict[str, float]) -> float:

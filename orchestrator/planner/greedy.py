@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.planner.problem import Problem
+from orchestrator.planner.problem import DemandClass, Problem
 
 EPS = 1e-6
 
@@ -24,26 +24,23 @@ class GreedyPlacement:
         return sum(problem.pool_by_name[p].cost_per_node_hour * n for p, n in self.nodes.items())
 
 
-def greedy_placement(
-    problem: Problem,
-    spot_overprovision: float,
-    routes: dict[tuple[str, str], list[str]] | None = None,
-    hosts: dict[str, list[str]] | None = None,
-) -> GreedyPlacement:
-    """Largest demand first, each (model, region) takes replicas on the pool with the most req/s per dollar."""
-    routes = problem.eligible if routes is None else routes
+def greedy_placement(problem: Problem, spot_overprovision: float, hosts: dict[str, list[str]] | None = None) -> GreedyPlacement:
+    """Largest demand class first, each takes replicas on the pool with the most req/s per dollar for its size.
+
+    Replicas are not shared between classes (a greedy team sizes each stream on its own).
+    """
     hosts = problem.hosts if hosts is None else hosts
     nodes = {p.pool: p.min_nodes for p in problem.pools}
     free = {p.pool: p.min_nodes * p.gpus_per_node for p in problem.pools}
     replicas: dict[tuple[str, str], int] = {}
     served_all = True
 
-    def rate(model: str, pool: str) -> float:
-        r = problem.capacity[(model, pool)].rps_per_replica
+    def rate(k: DemandClass, pool: str) -> float:
+        r = problem.rate(k, pool)
         return r / (1 + spot_overprovision) if problem.pool_by_name[pool].capacity == "spot" else r
 
-    def value(model: str, pool: str) -> float:
-        return rate(model, pool) * problem.replicas_per_node(model, pool) / max(problem.pool_by_name[pool].cost_per_node_hour, EPS)
+    def value(model: str, pool: str, r: float) -> float:
+        return r * problem.replicas_per_node(model, pool) / max(problem.pool_by_name[pool].cost_per_node_hour, EPS)
 
     def place(model: str, ranked: list[str]) -> str | None:
         """One more replica of `model` on the best pool with room (opening a node if allowed)."""
@@ -59,17 +56,18 @@ def greedy_placement(
                 return pool
         return None
 
-    for d in sorted(problem.demand, key=lambda d: -d.rps):
-        ranked = sorted(routes[(d.model, d.region)], key=lambda p: value(d.model, p), reverse=True)
-        remaining = d.rps
+    for k in sorted(problem.classes, key=lambda k: -k.rps):
+        allowed = set(hosts.get(k.model, []))
+        ranked = sorted((p for p in problem.routes[k] if p in allowed), key=lambda p: value(k.model, p, rate(k, p)), reverse=True)
+        remaining = k.rps
         while remaining > EPS:
-            pool = place(d.model, ranked)
+            pool = place(k.model, ranked)
             if pool is None:
                 served_all = False
                 break
-            remaining -= rate(d.model, pool)
+            remaining -= rate(k, pool)
     for m in problem.models:
-        ranked = sorted(hosts.get(m.model, []), key=lambda p: value(m.model, p), reverse=True)
+        ranked = sorted(hosts.get(m.model, []), key=lambda p: value(m.model, p, problem.capacity[(m.model, p)].rps_per_replica), reverse=True)
         while sum(c for (model, _), c in replicas.items() if model == m.model) < m.min_replicas and place(m.model, ranked):
             pass
     return GreedyPlacement(nodes, replicas, served_all)

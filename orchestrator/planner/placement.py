@@ -21,7 +21,15 @@ class SolverInfo(_Row):
     name: str = "highs"
     status: str = Field(description="optimal, time_limit, infeasible, ...")
     seconds: float
-    mip_gap: float | None = Field(None, description="Relative gap at termination; None when no MIP was solved.")
+    mip_gap: float | None = Field(None, description="(cost − lower_bound_per_hour) / cost: the gap on $/h to the best placement of the full problem; None when not proven.")
+    pairs: list[int] | None = Field(None, description="(model, pool) pairs in the final MILP and all that could host; the rest were priced out.")
+
+
+class SizeBucketRow(_Row):
+    input_tokens: int
+    output_tokens: int
+    share: float
+    label: str | None = None
 
 
 class ModelRow(_Row):
@@ -35,9 +43,12 @@ class ModelRow(_Row):
 class DemandRow(_Row):
     model: str
     region: str
-    rps: float
+    rps: float = Field(description="Mean requests/s.")
     input_tokens: int
     output_tokens: int
+    peak_factor: float = Field(1.0, description="The plan carries rps x peak_factor within the SLO.")
+    peak_source: str | None = None
+    size_mix: list[SizeBucketRow] = Field(default_factory=list, description="Size buckets the capacity is sized for; empty: one at the means.")
 
 
 class PoolRow(_Row):
@@ -55,12 +66,19 @@ class PoolRow(_Row):
     cost_per_hour: float = Field(0.0, description="nodes x cost_per_node_hour.")
 
 
+class SizeRateRow(_Row):
+    input_tokens: int
+    output_tokens: int
+    rps: float = Field(description="Requests/s of this size one replica sustains within the SLO (0: it cannot).")
+
+
 class CapacityRow(_Row):
     model: str
     pool: str
     gpus_per_replica: int
-    rps_per_replica: float
+    rps_per_replica: float = Field(description="For the model's whole size mix (the part this pool can serve).")
     source: str = "estimate"
+    by_size: list[SizeRateRow] = Field(default_factory=list, description="Per size bucket of the model's demand.")
 
 
 class LatencyRow(_Row):
@@ -82,12 +100,24 @@ class RouteRow(_Row):
     pool: str
     share: float = Field(ge=0, le=1, description="Share of the (model, region) demand this pool serves.")
     rtt_ms: float
+    bucket_rps: list[float] = Field(default_factory=list, description="Planned req/s of each size bucket of the demand (its size_mix order) this route carries.")
+
+
+class MixCheckRow(_Row):
+    """Recomputed from the rows above, not read from the solver: does each pool carry what is routed to it?"""
+
+    model: str
+    pool: str
+    replicas: int
+    load_replicas: float = Field(description="Σ over routes and buckets of planned req/s / req/s per replica (spot derated).")
+    carried_share: float = Field(description="Share of the routed requests carried within the SLO: min(1, replicas / load), 0 for sizes the pool cannot serve.")
 
 
 class UnservedRow(_Row):
     model: str
     region: str | None = None
-    rps: float = 0.0
+    rps: float = Field(0.0, description="Planned req/s left unserved.")
+    size: str | None = Field(None, description="The size bucket left unserved, when only some sizes are.")
     reason: str
 
 
@@ -107,3 +137,5 @@ class Placement(_Row):
     routes: list[RouteRow]
     unserved: list[UnservedRow] = Field(default_factory=list)
     explain: list[str] = Field(default_factory=list)
+    mix_check: list[MixCheckRow] = Field(default_factory=list)
+    spot_overprovision: float = Field(0.25, description="Spot replicas count at 1/(1+x) of their capacity in this plan.")

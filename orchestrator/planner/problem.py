@@ -47,6 +47,19 @@ class PlacementRules:
 
 
 @dataclass(frozen=True)
+class DemandClass:
+    """One size bucket of a (model, region) demand: what one column of flows in the MILP carries."""
+
+    model: str
+    region: str
+    bucket: int
+    rps: float
+    input_tokens: int
+    output_tokens: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
 class Problem:
     """What the planner optimises over; `current` is the placement running now (model, pool) -> replicas."""
 
@@ -97,6 +110,24 @@ class Problem:
                 out[model].append(pool)
         return out
 
+    @cached_property
+    def classes(self) -> tuple[DemandClass, ...]:
+        """Every (model, region, size bucket) the plan must carry, at its planned rate."""
+        return tuple(
+            DemandClass(d.model, d.region, b, d.planned_rps * size.share, size.input_tokens, size.output_tokens, size.label)
+            for d in self.demand for b, size in enumerate(d.sizes)
+        )
+
+    def rate(self, k: DemandClass, pool: str) -> float:
+        """Requests/s of class `k` one replica in `pool` sustains within the SLO (0: it cannot serve them)."""
+        cap = self.capacity.get((k.model, pool))
+        return 0.0 if cap is None else cap.rate(k.input_tokens, k.output_tokens)
+
+    @cached_property
+    def routes(self) -> dict[DemandClass, list[str]]:
+        """Class -> pools that may serve it: the (model, region)'s eligible pools that can serve its size."""
+        return {k: [p for p in self.eligible[(k.model, k.region)] if self.rate(k, p) > 0] for k in self.classes}
+
     def replicas_per_node(self, model: str, pool: str) -> int:
         cap = self.capacity[(model, pool)]
         return self.pool_by_name[pool].gpus_per_node // cap.gpus_per_replica
@@ -134,46 +165,49 @@ def build_problem(
     )
 
 
-def candidates(problem: Problem, per_demand: int | None) -> tuple[dict[tuple[str, str], list[str]], dict[str, list[str]]]:
-    """The pools the MILP considers: per (model, region) routes and per model replica hosts.
+def candidate_hosts(problem: Problem, per_demand: int | None, spot_overprovision: float = 0.0) -> dict[str, list[str]]:
+    """The (model, pool) pairs the MILP starts from; pricing (`planner.pricing`) adds any that could matter.
 
-    With `per_demand` None, every eligible pool (exact). Otherwise, for each (model, region),
-    the pools with the lowest marginal $/h per req/s — already-paid pools (min_nodes > 0)
-    first — until at least `per_demand` pools and 4x the demand in capacity are kept; and as
-    hosts, those plus already-paid pools plus the cheapest host of each failure domain (for
-    min_replicas and spread). A pool left out could only win if all the cheaper pools kept
-    for that demand were full, which the 4x capacity margin rules out in all but contrived
-    fleets; `PlanOptions.candidate_pools=None` turns pruning off.
+    With `per_demand` None, every pool that can host the model (exact from the start).
+    Otherwise, for each (model, region): the pools with the lowest marginal $/h per req/s of
+    derated capacity — already-paid pools first — until at least `per_demand` pools and 4x the
+    demand in capacity are kept, ranked separately among spot and other pools so a spot cap
+    always has on-demand hosts to turn to; plus already-paid pools, pools running the model
+    now, and the cheapest host of each failure domain (for min_replicas and spread). This is
+    only a warm start: the solve prices every pruned pair against the LP duals and adds back
+    any whose reduced cost could beat the incumbent, so the result is exact within the gap.
     """
     if per_demand is None:
-        return problem.eligible, problem.hosts
+        return dict(problem.hosts)
 
     def marginal(model: str, pool: str) -> float:
         info = problem.pool_by_name[pool]
         if info.min_nodes > 0:
             return 0.0
-        return info.cost_per_node_hour / (problem.capacity[(model, pool)].rps_per_replica * problem.replicas_per_node(model, pool))
+        rate = problem.capacity[(model, pool)].rps_per_replica / (1.0 + spot_overprovision if info.capacity == "spot" else 1.0)
+        return info.cost_per_node_hour / (rate * problem.replicas_per_node(model, pool))
 
-    routes: dict[tuple[str, str], list[str]] = {}
+    keep: dict[str, set[str]] = defaultdict(set)
     for d in problem.demand:
-        ranked = sorted(problem.eligible[(d.model, d.region)], key=lambda p: marginal(d.model, p))
-        kept, capacity = [], 0.0
-        for pool in ranked:
-            if len(kept) >= per_demand and capacity >= 4 * d.rps and marginal(d.model, pool) > 0:
-                break
-            kept.append(pool)
-            info = problem.pool_by_name[pool]
-            capacity += problem.capacity[(d.model, pool)].rps_per_replica * problem.replicas_per_node(d.model, pool) * info.max_nodes
-        routes[(d.model, d.region)] = kept
+        eligible = problem.eligible[(d.model, d.region)]
+        for market in (True, False):
+            ranked = sorted((p for p in eligible if (problem.pool_by_name[p].capacity == "spot") == market),
+                            key=lambda p: marginal(d.model, p))
+            capacity = 0.0
+            for count, pool in enumerate(ranked):
+                if count >= per_demand and capacity >= 4 * d.planned_rps and marginal(d.model, pool) > 0:
+                    break
+                keep[d.model].add(pool)
+                info = problem.pool_by_name[pool]
+                capacity += problem.capacity[(d.model, pool)].rps_per_replica * problem.replicas_per_node(d.model, pool) * info.max_nodes
 
     hosts: dict[str, list[str]] = {}
     for model, pools in problem.hosts.items():
-        keep = {p for (m, _), kept in routes.items() if m == model for p in kept}
-        keep |= {p for p in pools if problem.pool_by_name[p].min_nodes > 0}
+        kept = keep[model] | {p for p in pools if problem.pool_by_name[p].min_nodes > 0 or problem.current.get((model, p), 0) > 0}
         cheapest: dict[str, str] = {}
         for pool in sorted(pools, key=lambda p: marginal(model, p)):
             for across in ("provider", "region", "zone"):
                 cheapest.setdefault(f"{across}:{problem.domain(pool, across)}", pool)
-        keep |= set(cheapest.values())
-        hosts[model] = [p for p in pools if p in keep]
-    return routes, hosts
+        kept |= set(cheapest.values())
+        hosts[model] = [p for p in pools if p in kept]
+    return hosts

@@ -14,7 +14,8 @@ from orchestrator.profiles.capacity import (
     gpus_per_replica,
     load_measured_profile,
     profile_path,
-    best_replica_capacity,
+    MixCapacity,
+    best_mix_capacity,
     replica_capacity,
     save_measured_profile,
 )
@@ -35,7 +36,8 @@ __all__ = [
     "known_architectures",
     "load_measured_profile",
     "profile_path",
-    "best_replica_capacity",
+    "MixCapacity",
+    "best_mix_capacity",
     "replica_capacity",
     "save_measured_profile",
 ]

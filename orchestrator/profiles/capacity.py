@@ -366,32 +366,75 @@ def replica_capacity(
     })
 
 
-def best_replica_capacity(
+class SizedDemand(Protocol):
+    """One bucket of a request-size mix: mean tokens and its share of the requests."""
+
+    input_tokens: float
+    output_tokens: float
+    share: float
+
+
+class MixCapacity(BaseModel):
+    """One replica size's capacity for every bucket of a request-size mix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpus: int
+    by_size: tuple[CapacityEstimate, ...] = Field(description="One estimate per bucket, in the mix's order.")
+    served_share: float = Field(ge=0, le=1, description="Share of the mix's requests this replica can serve within the SLO.")
+    rps: float = Field(ge=0, description="Requests/s of the mix's servable part one replica sustains: "
+                       "served share / sum(share_b / rps_b) over servable buckets (each request takes 1/rps_b replica-seconds).")
+
+    @property
+    def source(self) -> str:
+        sources = {e.source for e in self.by_size if e.rps > 0} or {e.source for e in self.by_size}
+        return "estimate" if sources == {"estimate"} else "+".join(sorted(sources))
+
+    @property
+    def binding(self) -> str | None:
+        """What limits the largest bucket's rate (the one that costs most replicas), or why nothing is served."""
+        servable = [e for e in self.by_size if e.rps > 0]
+        if not servable:
+            return self.by_size[0].binding if self.by_size else None
+        return min(servable, key=lambda e: e.rps).binding
+
+
+def best_mix_capacity(
     arch: Architecture | str,
     gpu: GpuSpec | str,
     slo: SloTargets,
-    mix: TokenMixLike,
+    mix: list[SizedDemand],
     *,
     max_gpus: int,
     gpus: int | None = None,
     **options: object,
-) -> CapacityEstimate | None:
-    """The replica size (GPUs, up to `max_gpus`, one node) serving the most requests/s per GPU.
+) -> MixCapacity | None:
+    """The replica size (GPUs, up to `max_gpus`, one node) that serves a request-size mix best.
 
-    The smallest size that holds the weights is not always the one to run: an 8B model on
-    one L4 cannot meet a tight TPOT, on two it can. With `gpus` fixed (the spec's
-    `gpus_per_replica`) only that size is considered. Ties go to the smaller replica (more
-    replicas spread better). None when no size fits within `max_gpus`.
+    A long-prompt bucket may miss a TTFT on one GPU and meet it on two, and an 8B model on one
+    L4 cannot meet a tight TPOT that it meets on two; so every size from the smallest that
+    holds the weights is tried, and the one that serves the largest share of the mix wins, then
+    the most requests/s per GPU (ties to the smaller replica, which spreads better). With
+    `gpus` fixed (the spec's `gpus_per_replica`) only that size is considered. None when no
+    size fits within `max_gpus`. The mix's shares are the buckets' shares of the requests.
     """
     spec = _gpu(gpu)
+    if not mix:
+        raise InputError("a request-size mix needs at least one bucket")
     if gpus is not None:
         sizes = [gpus] if gpus <= max_gpus else []
     else:
-        smallest = replica_capacity(arch, spec, slo, mix, **options)  # type: ignore[arg-type]
+        smallest = replica_capacity(arch, spec, slo, mix[0], **options)  # type: ignore[arg-type]
         sizes = [] if smallest is None else [smallest.gpus * 2**k for k in range(4) if smallest.gpus * 2**k <= min(max_gpus, spec.max_tensor_parallel)]
-    best: CapacityEstimate | None = None
+    best: MixCapacity | None = None
     for size in sizes:
-        estimate = replica_capacity(arch, spec, slo, mix, gpus=size, **options)  # type: ignore[arg-type]
-        if estimate is not None and (best is None or estimate.rps / size > best.rps / best.gpus * 1.0001):
-            best = estimate
+        by_size = [replica_capacity(arch, spec, slo, b, gpus=size, **options) for b in mix]  # type: ignore[arg-type]
+        if any(e is None for e in by_size):
+            continue
+        served = sum(b.share for b, e in zip(mix, by_size) if e.rps > 0)
+        load = sum(b.share / e.rps for b, e in zip(mix, by_size) if e.rps > 0)
+        option = MixCapacity(gpus=size, by_size=tuple(by_size), served_share=min(1.0, served), rps=served / load if load else 0.0)
+        if best is None or option.served_share > best.served_share + 1e-9 or (
+                option.served_share > best.served_share - 1e-9 and option.rps / size > best.rps / best.gpus * 1.0001):
+            best = option
     return best

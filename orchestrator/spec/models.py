@@ -12,7 +12,9 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
+from pydantic_core import PydanticCustomError
 
 Provider = Literal["aws", "gcp", "azure", "onprem", "local"]
 Capacity = Literal["on_demand", "spot", "reserved", "owned"]
@@ -89,6 +91,13 @@ class Coordinates(StrictModel):
     lon: float = Field(ge=-180, le=180)
 
 
+class NodeShape(StrictModel):
+    """A node's own CPUs and memory (what the machine has; Kubernetes' system reserve is subtracted from it)."""
+
+    cpus: int = Field(gt=0, le=4096, description="CPU cores (vCPUs) of one node.")
+    memory_gb: float = Field(gt=0, le=65_536, description="Memory of one node, GB.")
+
+
 class Pool(StrictModel):
     """A GPU node pool: a group of identical nodes in one place, scaled as a unit."""
 
@@ -104,6 +113,7 @@ class Pool(StrictModel):
     min_nodes: int = Field(0, ge=0, description="Nodes that always run.")
     max_nodes: int = Field(ge=0, le=10_000, description="The most nodes the pool may scale to (quota, hardware, or policy).")
     location: str | Coordinates | None = Field(None, description="On-prem sites: a known metro or cloud region nearby (`frankfurt`, `aws:eu-central-1`) or coordinates.")
+    node: NodeShape | None = Field(None, description="CPUs and memory of one node: required for onprem pools (cloud instance types take theirs from the catalog; local pools from this machine).")
     cluster: str | None = Field(None, description="Kubernetes cluster (or kube context) the pool's nodes join.")
     gateway: HostName | None = Field(None, description="Host name or IP address of the gateway (vllm-router, behind its load balancer) that serves this pool's replicas; `routing.dns` records point here. Pools behind one gateway share it.")
     labels: dict[str, str] = Field(default_factory=dict, description="Node labels.")
@@ -134,11 +144,45 @@ class Residency(StrictModel):
     continents: list[str] = Field(default_factory=list, description="e.g. europe, north-america.")
 
 
+class CustomArchitecture(StrictModel):
+    """Any decoder model: its Hugging Face config.json, or its shape inline (docs/capacity.md)."""
+
+    name: str | None = Field(None, min_length=1, max_length=64, description="Name in plans and messages; default: the config file's name (its folder's for config.json), or `custom`.")
+    config: str | None = Field(None, min_length=1, description="Path to the model's config.json, relative to this spec's directory or absolute; the shape and parameter counts are read from it. Leave out the other fields.")
+    params_b: float | None = Field(None, gt=0, le=100_000, description="Total parameters, billions; derived from the shape when unset.")
+    active_params_b: float | None = Field(None, gt=0, le=100_000, description="Parameters used per token (MoE), billions; derived when unset, equal to params_b for dense models.")
+    layers: int | None = Field(None, gt=0, le=10_000, description="Decoder layers (num_hidden_layers).")
+    hidden: int | None = Field(None, gt=0, description="Hidden size (hidden_size).")
+    heads: int | None = Field(None, gt=0, description="Attention (query) heads (num_attention_heads).")
+    kv_heads: int | None = Field(None, gt=0, description="Key/value heads (num_key_value_heads); default: heads.")
+    head_dim: int | None = Field(None, gt=0, description="Dimensions per head; default: hidden / heads.")
+    vocab: int | None = Field(None, gt=0, description="Vocabulary size (vocab_size).")
+    max_context: int | None = Field(None, gt=0, description="Longest sequence the model supports, tokens (max_position_embeddings).")
+    intermediate_size: int | None = Field(None, gt=0, description="MLP width of the dense layers (per expert for Mixtral-style MoE without moe_intermediate_size).")
+    experts: int | None = Field(None, gt=0, description="Routed experts per MoE layer (num_local_experts, num_experts, n_routed_experts).")
+    experts_per_token: int | None = Field(None, gt=0, description="Routed experts each token uses (num_experts_per_tok).")
+    moe_intermediate_size: int | None = Field(None, gt=0, description="MLP width of one routed expert.")
+    shared_experts: int | None = Field(None, ge=0, description="Always-on shared experts of moe_intermediate_size each (DeepSeek's n_shared_experts).")
+    shared_expert_intermediate_size: int | None = Field(None, gt=0, description="Width of the one gated shared expert (Qwen-MoE).")
+    tie_embeddings: bool | None = Field(None, description="Output layer shares the input embeddings (tie_word_embeddings); default: false.")
+    # Set by orchestrator.profiles.resolve_architecture: the shape read relative to the spec's own file, which
+    # copies of the spec (model_copy shares this object) reuse instead of resolving the path without that file.
+    _resolved: object = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _config_or_inline(self) -> CustomArchitecture:
+        inline = sorted(k for k in self.model_fields_set - {"name", "config"} if getattr(self, k) is not None)
+        if self.config is not None and inline:
+            raise ValueError(f"config given with {', '.join(inline)}; allowed: `config` (and `name`) alone, "
+                             "or the shape inline without `config`")
+        return self
+
+
 class Model(StrictModel):
     """A model to serve, with its size, SLO and placement constraints."""
 
     name: Name
-    architecture: str = Field(description="Known architecture (llama-3.1-8b, llama-3.1-70b, ...; see docs/capacity.md) used for memory and throughput estimates.")
+    architecture: CustomArchitecture | str = Field(description="A known architecture (llama-3.1-8b, llama-3.1-70b, ...; see docs/capacity.md), or any decoder model as `{config: path/to/config.json}` or its shape inline; used for memory and throughput estimates.")
     source: str = Field(min_length=1, description="Weights: s3://, gs://, az://, a Hugging Face id, or a local path.")
     dtype: Dtype = Field("bf16", description="Weight precision.")
     gpus_per_replica: int | None = Field(None, ge=1, le=16, description="GPUs per replica (tensor parallel); derived per GPU type from memory when unset.")
@@ -149,15 +193,72 @@ class Model(StrictModel):
     spread: Spread | None = None
     residency: Residency = Field(default_factory=Residency)
 
+    @field_validator("architecture", mode="wrap")
+    @classmethod
+    def _architecture_errors(cls, value: object, handler):  # noqa: ANN205 - pydantic's wrap-validator signature
+        """Errors of the mapping form located at its own fields, without pydantic's union member tags."""
+        if not isinstance(value, (str, dict, CustomArchitecture)):
+            raise PydanticCustomError("architecture_type", "allowed: a known architecture name (llama-3.1-8b), "
+                                      "{config: path/to/config.json}, or the shape inline")
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            # a mapping is no string: keep the mapping member's errors, each without its member tag
+            errors = [{"type": e["type"], "loc": e["loc"][1:], "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {})}
+                      for e in exc.errors() if e["loc"][:1] != ("str",)]
+            if not errors:
+                raise
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
+class SizeBucket(StrictModel):
+    """One class of request sizes in a demand's mix: its mean tokens and its share of the requests."""
+
+    input_tokens: int = Field(gt=0, description="Mean prompt tokens of the requests in this bucket.")
+    output_tokens: int = Field(gt=0, description="Mean generated tokens of the requests in this bucket.")
+    share: float = Field(gt=0, le=1, description="Share of the demand's requests in this bucket; a mix's shares add up to 1.")
+    label: str | None = Field(None, max_length=64, description="Where the bucket comes from, e.g. `in<=4096 out<=256` (informational).")
+
 
 class Demand(StrictModel):
-    """Traffic for one model from one user region (mean rates and token counts)."""
+    """Traffic for one model from one user region: a rate, and request sizes as means or as a mix."""
 
     model: str = Field(min_length=1)
     region: str = Field(min_length=1, description="Where users are: a metro (frankfurt), a coarse area (us-east) or a cloud region.")
-    requests_per_second: float = Field(gt=0)
-    input_tokens: int = Field(gt=0, description="Mean prompt tokens per request.")
-    output_tokens: int = Field(gt=0, description="Mean generated tokens per request.")
+    requests_per_second: float = Field(gt=0, description="Mean requests/s over the window the demand describes.")
+    input_tokens: int | None = Field(None, gt=0, description="Mean prompt tokens per request; derived from `size_mix` when that is given.")
+    output_tokens: int | None = Field(None, gt=0, description="Mean generated tokens per request; derived from `size_mix` when that is given.")
+    size_mix: list[SizeBucket] | None = Field(None, min_length=1, max_length=64, description="Request sizes as buckets with shares (docs/planner.md): capacity is sized per bucket, not at the mean. `orchestrator plan --trace` derives one.")
+    peak_factor: float = Field(1.0, ge=1, le=1000, description="The planner sizes for requests_per_second x peak_factor (bursts above the mean); 1: plan for the mean as written.")
+    peak_source: str | None = Field(None, max_length=200, description="Where peak_factor comes from (informational; a trace-derived demand says which windows and percentile).")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Demand:
+        if self.size_mix is None:
+            missing = [f for f in ("input_tokens", "output_tokens") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} missing; allowed: mean input_tokens and output_tokens, or a size_mix")
+            return self
+        total = sum(b.share for b in self.size_mix)
+        if abs(total - 1.0) > 0.01:
+            raise ValueError(f"size_mix shares add up to {total:.4g}; allowed: shares that add up to 1 (within 0.01)")
+        mean_in, mean_out = self.mean_tokens()
+        for name, mean in (("input_tokens", mean_in), ("output_tokens", mean_out)):
+            if getattr(self, name) is None:
+                self.__dict__[name] = max(1, round(mean))  # not setattr: that would validate again
+        return self
+
+    def buckets(self) -> list[SizeBucket]:
+        """The size mix with shares normalised to 1; one bucket at the means when no mix is given."""
+        if self.size_mix is None:
+            return [SizeBucket(input_tokens=self.input_tokens, output_tokens=self.output_tokens, share=1.0)]  # type: ignore[arg-type]
+        total = sum(b.share for b in self.size_mix)
+        return [b.model_copy(update={"share": b.share / total}) for b in self.size_mix]
+
+    def mean_tokens(self) -> tuple[float, float]:
+        """Mean (input, output) tokens per request over the mix."""
+        buckets = self.buckets()
+        return (sum(b.share * b.input_tokens for b in buckets), sum(b.share * b.output_tokens for b in buckets))
 
 
 class Budget(StrictModel):
