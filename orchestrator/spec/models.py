@@ -12,8 +12,8 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidatorFunctionWrapHandler, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 Provider = Literal["aws", "gcp", "azure", "onprem", "local"]
@@ -195,11 +195,11 @@ class Model(StrictModel):
 
     @field_validator("architecture", mode="wrap")
     @classmethod
-    def _architecture_errors(cls, value: object, handler):  # noqa: ANN205 - pydantic's wrap-validator signature
+    def _architecture_errors(cls, value: object, handler: ValidatorFunctionWrapHandler) -> CustomArchitecture | str:
         """Errors of the mapping form located at its own fields, without pydantic's union member tags."""
         if not isinstance(value, (str, dict, CustomArchitecture)):
-            raise PydanticCustomError("architecture_type", "allowed: a known architecture name (llama-3.1-8b), "
-                                      "{config: path/to/config.json}, or the shape inline")
+            raise PydanticCustomError("architecture_type", "neither a name nor a mapping; allowed: a known architecture "
+                                      "name (llama-3.1-8b), {config: path/to/config.json}, or the shape inline")
         try:
             return handler(value)
         except ValidationError as exc:
