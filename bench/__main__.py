@@ -1,7 +1,7 @@
 """`python -m bench` runs every benchmark in turn."""
 
 from bench import (
-    bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
+    bench_bursts, bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
     bench_rebalance_local, bench_spend, bench_stacks,
 )
 
@@ -22,3 +22,5 @@ print()
 bench_gateway.main()
 print()
 bench_rebalance_local.main()
+print()
+bench_bursts.main()

@@ -14,6 +14,8 @@ from rich.table import Table
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
 from orchestrator.cli.demand_options import (
+    BurstPercentileOption,
+    BurstWindowOption,
     MeasuredWindowOption,
     ScaleOption,
     TraceModelOption,
@@ -43,6 +45,8 @@ def plan(
     trace_region: TraceRegionOption = None,
     window_s: TraceWindowOption = 300.0,
     scale: ScaleOption = 1.0,
+    burst_window_s: BurstWindowOption = 10.0,
+    burst_percentile: BurstPercentileOption = 99.0,
     measured_window_s: MeasuredWindowOption = None,
     policy_rules: Annotated[bool, typer.Option(help="Plan within the placement policies' residency areas and spot caps.")] = True,
     baselines: Annotated[bool, typer.Option(help="Also compute the baselines and the savings against them.")] = True,
@@ -66,7 +70,8 @@ def plan(
 
         with errors.status("measuring demand…"):
             fleet, notes = demand_for(fleet, trace=trace, trace_model=trace_model, trace_region=trace_region,
-                                      window_s=window_s, scale=scale, measured_window_s=measured_window_s,
+                                      window_s=window_s, scale=scale, burst_window_s=burst_window_s,
+                                      burst_percentile=burst_percentile, measured_window_s=measured_window_s,
                                       environment=inputs.environment)
         for note in notes:
             errors.print(f"demand: {note}", highlight=False)

@@ -17,7 +17,8 @@ from rich.table import Table
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
 from orchestrator.cli.demand_options import (
-    MeasuredWindowOption, ScaleOption, TraceModelOption, TraceOption, TraceRegionOption, TraceWindowOption,
+    BurstPercentileOption, BurstWindowOption, MeasuredWindowOption, ScaleOption, TraceModelOption, TraceOption,
+    TraceRegionOption, TraceWindowOption,
 )
 from orchestrator.settings import Settings, load_settings
 
@@ -49,6 +50,8 @@ def rebalance(
     trace_region: TraceRegionOption = None,
     window_s: TraceWindowOption = 300.0,
     scale: ScaleOption = 1.0,
+    burst_window_s: BurstWindowOption = 10.0,
+    burst_percentile: BurstPercentileOption = 99.0,
     measured_window_s: MeasuredWindowOption = None,
 ) -> None:
     """Observe what runs, plan churn-aware, show the change and its $/h, and apply it make-before-break.
@@ -81,7 +84,8 @@ def rebalance(
     demand = None
     if trace is not None or measured_window_s is not None:
         demand = {"trace": trace, "trace_model": trace_model, "trace_region": trace_region, "window_s": window_s,
-                  "scale": scale, "measured_window_s": measured_window_s}
+                  "scale": scale, "burst_window_s": burst_window_s, "burst_percentile": burst_percentile,
+                  "measured_window_s": measured_window_s}
     checks = 0
     while True:
         rebalance_once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, transient=quiet,

@@ -19,7 +19,9 @@ counters between two samples, divided by the time between them:
 
 Metrics carry no user region: a model's measured rate is split over the spec's demand
 regions for that model in the spec's proportions (all to it when there is one). A model the
-spec gives no demand is split like the spec's whole demand. See docs/demand.md.
+spec gives no demand is split like the spec's whole demand. Samples minutes apart show no
+bursts, so a measured row keeps the spec's `peak_factor` for its (model, region) (1 when the
+spec states none). See docs/demand.md.
 """
 
 from __future__ import annotations
@@ -145,9 +147,11 @@ def with_measured_demand(spec: FleetSpec, measured: dict[str, MeasuredRates], *,
                          f"to put it in; {keeping}. To fix: add a demand entry for {model} with its users' region.")
             continue
         rps = rates.requests_per_second * scale
+        peaks = _spec_peaks(spec, model)
         replaced[model] = [Demand(model=model, region=region, requests_per_second=rps * share,
                                   input_tokens=max(1, round(rates.input_tokens_mean)),
-                                  output_tokens=max(1, round(rates.output_tokens_mean)))
+                                  output_tokens=max(1, round(rates.output_tokens_mean)),
+                                  **peaks.get(region, {}))
                            for region, share in shares.items()]
         note = (f"{model}: measured {rates.requests_per_second:.4g} req/s ({rates.requests:.0f} requests in {_span(rates)}, "
                 f"{rates.replicas} replica{'s' if rates.replicas != 1 else ''}), mean {rates.input_tokens_mean:.0f} prompt / "
@@ -159,6 +163,9 @@ def with_measured_demand(spec: FleetSpec, measured: dict[str, MeasuredRates], *,
             note += f"; all from {next(iter(shares))}{basis}"
         else:
             note += f"; split by the spec's shares{basis}: " + ", ".join(f"{r} {s:.0%}" for r, s in shares.items())
+        kept = [f"{region} x{peaks[region]['peak_factor']:g}" for region in shares if region in peaks]
+        if kept:
+            note += f"; the spec's peak factor kept ({', '.join(kept)})"
         if rates.max_waiting:
             note += (f". Requests were queued (up to {rates.max_waiting:.0f} on a replica): this is what was served, "
                      "demand may be higher (--scale adds headroom)")
@@ -169,6 +176,17 @@ def with_measured_demand(spec: FleetSpec, measured: dict[str, MeasuredRates], *,
         return spec, notes
     demand = [d for d in spec.demand if d.model not in replaced] + [d for entries in replaced.values() for d in entries]
     return spec.model_copy(update={"demand": demand}), notes
+
+
+def _spec_peaks(spec: FleetSpec, model: str) -> dict[str, dict[str, object]]:
+    """User region -> the spec's peak_factor and peak_source for the model there, where above 1 (the
+    largest of a region's rows). Counters sampled minutes apart show no bursts, so measured demand
+    keeps the factor the spec states rather than dropping it to 1."""
+    peaks: dict[str, dict[str, object]] = {}
+    for d in spec.demand:
+        if d.model == model and d.peak_factor > peaks.get(d.region, {}).get("peak_factor", 1.0):  # type: ignore[operator]
+            peaks[d.region] = {"peak_factor": d.peak_factor, "peak_source": d.peak_source}
+    return peaks
 
 
 def _region_shares(spec: FleetSpec, model: str) -> dict[str, float]:

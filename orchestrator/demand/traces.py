@@ -1,9 +1,12 @@
-"""Demand from request traces: requests/s and mean token counts over a window of a trace.
+"""Demand from request traces: requests/s, token counts and bursts over a window of a trace.
 
 Specs state demand as mean rates; real traffic arrives as a log of requests. This module reads
 two public trace formats (see docs/demand.md) and measures one window of them, by default the
 busiest one (the peak 5 minutes), because replicas are sized for the peak, not the average.
-Traces name no model and no user region, so the caller assigns both.
+From the window it takes the mean rate and token counts, the size mix (requests binned by
+prompt and generated tokens) and the burst factor (a high request-weighted percentile of the
+rate in short sliding windows over the window's mean). Traces name no model and no user
+region, so the caller assigns both.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import InputError
-from orchestrator.spec.models import Demand
+from orchestrator.spec.models import Demand, SizeBucket
 
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 MOONCAKE_FIELDS = ("timestamp", "input_length", "output_length")
@@ -32,6 +35,20 @@ _EPOCH_UTC = _EPOCH_NAIVE.replace(tzinfo=UTC)
 _ROW_DTYPE = np.dtype([("t", "f8"), ("input", "i8"), ("output", "i8")])
 
 WindowKind = Literal["peak", "fixed", "whole"]
+
+# The size mix's default grid (upper bounds, tokens; a last row/column holds everything larger),
+# and the share under which a cell is merged into a larger one. docs/demand.md, "Size mix and bursts".
+INPUT_EDGES = (256, 1024, 4096, 16384)
+OUTPUT_EDGES = (64, 256, 1024, 2048)
+MIN_BUCKET_SHARE = 0.005
+MAX_BUCKETS = 16
+# Bursts: the rate in sliding windows of BURST_WINDOW_S seconds (every BURST_STEP_S), at the
+# request-weighted BURST_PERCENTILE, over the measured window's mean.
+BURST_WINDOW_S = 10.0
+BURST_STEP_S = 1.0
+BURST_PERCENTILE = 99.0
+MAX_PEAK_FACTOR = 1000.0  # Demand.peak_factor's limit
+_PEAK_SOURCE_MAX = 200  # Demand.peak_source's max_length
 
 
 class TraceFormat(StrEnum):
@@ -91,12 +108,23 @@ class DerivedDemand(BaseModel):
     trace_span_s: float = Field(ge=0, description="Seconds from the trace's first request to its last.")
     trace_start: datetime | None = Field(None, description="Wall-clock time (UTC) of the first request; "
                                          "None for traces with relative timestamps.")
+    size_mix: list[SizeBucket] = Field(default_factory=list, description="The window's requests binned by prompt "
+                                       "and generated tokens (`size_mix`); empty only for a DerivedDemand built by hand.")
+    peak_factor: float = Field(1.0, ge=1, description="Burst rate / window mean (at least 1); 1 when bursts are off.")
+    peak_rps: float = Field(0.0, ge=0, description="The burst rate: requests/s at the percentile, x scale "
+                            "(requests_per_second x peak_factor).")
+    burst_window_s: float = Field(BURST_WINDOW_S, ge=0, description="Sliding window the burst rate was measured "
+                                  "over, seconds; 0: bursts off.")
+    burst_percentile: float = Field(BURST_PERCENTILE, gt=0, le=100, description="Request-weighted percentile of "
+                                    "the sliding windows' rates.")
+    peak_source: str | None = Field(None, description="Where peak_factor comes from, for the spec's `peak_source`.")
 
     def to_demand(self) -> Demand:
-        """The spec's `Demand`; mean token counts are rounded to whole tokens, at least 1."""
+        """The spec's `Demand`: the rate, means rounded to whole tokens (at least 1), the size mix and the burst factor."""
         return Demand(model=self.model, region=self.region, requests_per_second=self.requests_per_second,
                       input_tokens=max(1, round(self.input_tokens_mean)),
-                      output_tokens=max(1, round(self.output_tokens_mean)))
+                      output_tokens=max(1, round(self.output_tokens_mean)),
+                      size_mix=list(self.size_mix) or None, peak_factor=self.peak_factor, peak_source=self.peak_source)
 
 
 def detect_format(path: str | Path) -> TraceFormat:
@@ -123,16 +151,24 @@ def read_trace(path: str | Path, fmt: TraceFormat | None = None) -> Iterator[Tra
 
 
 def derive_demand(path: str | Path, *, model: str, region: str, window_s: float | None = 300.0,
-                  scale: float = 1.0, start_s: float | None = None,
-                  fmt: TraceFormat | None = None) -> DerivedDemand:
+                  scale: float = 1.0, start_s: float | None = None, fmt: TraceFormat | None = None,
+                  burst_window_s: float = BURST_WINDOW_S, burst_percentile: float = BURST_PERCENTILE,
+                  burst_step_s: float = BURST_STEP_S) -> DerivedDemand:
     """Demand of one model from one user region, measured over a window of a trace.
 
     The window is `window_s` seconds long, half-open `[start, start + window_s)` (closed when it
     ends at the last request), and lies inside the trace. With `start_s` (seconds from the first
     request) it starts there; without, it is the peak window: the earliest one holding the most
-    requests. `window_s=None` measures the whole trace, first request to last. The request rate is multiplied by `scale` (traffic growth, or
-    a region's share of the trace); token means are not scaled. Input may be in any order.
+    requests. `window_s=None` measures the whole trace, first request to last. The request rate
+    is multiplied by `scale` (traffic growth, or a region's share of the trace); token counts are
+    not scaled. Input may be in any order.
+
+    The window's requests also give the size mix (`size_mix`, on the default grid) and the burst
+    factor (`burst_factor`: the `burst_percentile` request-weighted rate of `burst_window_s`
+    sliding windows, every `burst_step_s`, over the window's mean; `burst_window_s=0` gives 1).
     """
+    check_burst_options(burst_window_s, burst_percentile)
+    _check_positive("burst_step_s", burst_step_s)
     if not model or not region:
         raise InputError(f"{path}: a trace names no model or user region, so both must be given. "
                          "To fix: pass --trace-model and --trace-region.")
@@ -155,14 +191,158 @@ def derive_demand(path: str | Path, *, model: str, region: str, window_s: float 
     t = rows["t"] - first_t
     span_s = float(t[-1])
     window, lo, hi = _choose_window(t, span_s, window_s, start_s, path)
+    inputs, outputs = rows["input"][lo:hi], rows["output"][lo:hi]
+    mean_rps = window.requests / window.length_s
+    factor = burst_factor(t[lo:hi], window.start_s, window.end_s, burst_window_s, burst_percentile, burst_step_s)
+    if factor > MAX_PEAK_FACTOR:
+        raise InputError(f"{path}: the p{burst_percentile:g} rate of {burst_window_s:g} s windows is {factor:.4g}x the "
+                         f"window's mean, more than the {MAX_PEAK_FACTOR:g}x a demand may carry. To fix: measure a "
+                         "shorter window (--window-s) or use a longer burst window (--burst-window-s).")
     return DerivedDemand(
         model=model, region=region, source=str(path), format=fmt,
-        requests_per_second=window.requests / window.length_s * scale,
-        input_tokens_mean=float(rows["input"][lo:hi].mean()),
-        output_tokens_mean=float(rows["output"][lo:hi].mean()),
+        requests_per_second=mean_rps * scale,
+        input_tokens_mean=float(inputs.mean()), output_tokens_mean=float(outputs.mean()),
         scale=scale, window=window, total_requests=int(rows.size), trace_span_s=span_s,
         trace_start=datetime.fromtimestamp(first_t, UTC) if fmt.wall_clock else None,
+        size_mix=size_mix_of(inputs, outputs), peak_factor=factor, peak_rps=mean_rps * factor * scale,
+        burst_window_s=burst_window_s, burst_percentile=burst_percentile,
+        peak_source=_peak_source(Path(path).name, window, burst_window_s, burst_percentile, mean_rps * factor),
     )
+
+
+def check_burst_options(burst_window_s: float, burst_percentile: float) -> None:
+    """An InputError for a burst window that is not >= 0 seconds or a percentile outside (0, 100]."""
+    if not (math.isfinite(burst_window_s) and burst_window_s >= 0):
+        raise InputError(f"burst_window_s must be seconds >= 0 (0 turns bursts off), not {burst_window_s}. "
+                         "To fix: pass e.g. 10.")
+    if not (math.isfinite(burst_percentile) and 0 < burst_percentile <= 100):
+        raise InputError(f"burst_percentile must be a percentile above 0 and at most 100, not {burst_percentile}. "
+                         "To fix: pass e.g. 99.")
+
+
+def size_mix_of(inputs: np.ndarray, outputs: np.ndarray, *, input_edges: tuple[int, ...] = INPUT_EDGES,
+                output_edges: tuple[int, ...] = OUTPUT_EDGES, min_share: float = MIN_BUCKET_SHARE,
+                max_buckets: int = MAX_BUCKETS) -> list[SizeBucket]:
+    """Requests binned on a grid of (prompt, generated) token upper bounds, as `SizeBucket`s.
+
+    A request with `edges[k-1] < tokens <= edges[k]` is in row/column k; the last one holds
+    everything above the last edge. Each non-empty cell is a bucket: its mean tokens (rounded up,
+    at least 1) and its share of the requests. Cells too small or too many are merged into larger
+    ones (`merge_cells`). A merged bucket's tokens are the largest of its cells' means, so no
+    request is represented smaller than its own cell's mean; shares add up to 1. A label gives
+    the largest row and column bounds among the bucket's cells, e.g. `in<=4096 out<=256`.
+    Ordered by grid cell (input bound, then output bound).
+    """
+    n_in, n_out = len(input_edges) + 1, len(output_edges) + 1
+    total = int(inputs.size)
+    if total == 0:
+        return []
+    cell = (np.searchsorted(np.asarray(input_edges), inputs, side="left") * n_out
+            + np.searchsorted(np.asarray(output_edges), outputs, side="left"))
+    counts = np.bincount(cell, minlength=n_in * n_out)
+    full = np.flatnonzero(counts)
+    mean_in = np.bincount(cell, weights=inputs, minlength=n_in * n_out)[full] / counts[full]
+    mean_out = np.bincount(cell, weights=outputs, minlength=n_in * n_out)[full] / counts[full]
+    into = merge_cells(counts, n_out, min_share, max_buckets)[full]
+    buckets = []
+    for final in np.unique(into):
+        mine = into == final
+        rows, cols = np.divmod(full[mine], n_out)
+        buckets.append(SizeBucket(input_tokens=max(1, math.ceil(mean_in[mine].max())),
+                                  output_tokens=max(1, math.ceil(mean_out[mine].max())),
+                                  share=int(counts[full[mine]].sum()) / total,
+                                  label=f"in{_bound(input_edges, rows.max())} out{_bound(output_edges, cols.max())}"))
+    return buckets
+
+
+def merge_cells(counts: np.ndarray, n_out: int, min_share: float = MIN_BUCKET_SHARE,
+                max_buckets: int = MAX_BUCKETS) -> np.ndarray:
+    """The cell each grid cell's requests end up in (`counts`: requests per cell, row-major, `n_out` columns).
+
+    A non-empty cell under `min_share` of the requests is merged into the next larger input row
+    of its output column, or, in the largest row, into the next larger output column; cells are
+    visited column by column, rows upward, so merges cascade. Then, while more than `max_buckets`
+    cells hold requests, the smallest (the earliest on a tie) is merged the same way. The last
+    cell (largest input and output) is never merged, so requests only move to larger cells.
+    """
+    counts = counts.astype(np.int64)
+    into = np.arange(counts.size)
+    total, top, n_in = int(counts.sum()), counts.size - 1, counts.size // n_out
+
+    def merge(c: int) -> None:
+        d = c + n_out if c // n_out < n_in - 1 else c + 1
+        counts[d] += counts[c]
+        counts[c] = 0
+        into[into == c] = d
+
+    for c in sorted(range(top), key=lambda c: (c % n_out, c // n_out)):
+        if 0 < counts[c] < min_share * total:
+            merge(c)
+    while np.count_nonzero(counts) > max(1, max_buckets):
+        merge(min((c for c in range(top) if counts[c]), key=lambda c: (counts[c], c)))
+    return into
+
+
+def _bound(edges: tuple[int, ...], k: int) -> str:
+    """A grid row's or column's upper bound for a label: `<=256`, or `>16384` for the last."""
+    return f"<={edges[k]}" if k < len(edges) else f">{edges[-1]}"
+
+
+def burst_rates(t: np.ndarray, start_s: float, end_s: float, burst_window_s: float,
+                step_s: float = BURST_STEP_S) -> tuple[np.ndarray, np.ndarray]:
+    """Rates (req/s) of the sliding windows `[s, s + burst_window_s)` inside `[start_s, end_s]`, and their counts.
+
+    `t`: the sorted arrivals inside the measured window (seconds on the same clock). Windows start
+    every `step_s` from `start_s`, plus one ending exactly at `end_s`; that last one counts every
+    request from its start on, as the measured window does. Empty when the burst window is not
+    shorter than the measured one.
+    """
+    last = end_s - burst_window_s
+    if burst_window_s <= 0 or last <= start_s:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    starts = start_s + step_s * np.arange(math.floor((last - start_s) / step_s + 1e-9) + 1)
+    if starts[-1] < last - 1e-9:
+        starts = np.append(starts, last)
+    ends = starts + burst_window_s
+    his = np.where(ends >= end_s - 1e-9, t.size, np.searchsorted(t, ends, side="left"))
+    counts = his - np.searchsorted(t, starts, side="left")
+    return counts / burst_window_s, counts
+
+
+def weighted_percentile(rates: np.ndarray, counts: np.ndarray, percentile: float) -> float:
+    """The least rate at or under which `percentile` % of the windows' requests are (each window weighted by its count)."""
+    order = np.argsort(rates, kind="stable")
+    cumulative = np.cumsum(counts[order])
+    if cumulative.size == 0 or cumulative[-1] == 0:
+        return 0.0
+    k = int(np.searchsorted(cumulative, percentile / 100 * cumulative[-1] * (1 - 1e-12), side="left"))
+    return float(rates[order][min(k, cumulative.size - 1)])
+
+
+def burst_factor(t: np.ndarray, start_s: float, end_s: float, burst_window_s: float = BURST_WINDOW_S,
+                 percentile: float = BURST_PERCENTILE, step_s: float = BURST_STEP_S) -> float:
+    """The request-weighted `percentile` rate of sliding `burst_window_s` windows over the mean of
+    `[start_s, end_s]`, at least 1; 1 when bursts are off or the burst window is not shorter than that."""
+    rates, counts = burst_rates(t, start_s, end_s, burst_window_s, step_s)
+    if rates.size == 0 or t.size == 0:
+        return 1.0
+    return max(1.0, weighted_percentile(rates, counts, percentile) / (t.size / (end_s - start_s)))
+
+
+def _peak_source(name: str, window: TraceWindow, burst_window_s: float, percentile: float, peak_rps: float) -> str:
+    """The spec's `peak_source`: which windows, percentile and trace the factor comes from (at most 200 characters)."""
+    where = {"peak": f"the busiest {window.length_s:g} s", "whole": "the whole trace",
+             "fixed": f"{window.start_s:g}-{window.end_s:g} s"}[window.kind]
+    if burst_window_s <= 0:
+        head, tail = "bursts off (--burst-window-s 0): the mean of ", ""
+    elif burst_window_s >= window.length_s:
+        head, tail = "the mean: ", f" is no longer than the {burst_window_s:g} s burst window"
+    else:
+        head, tail = f"p{percentile:g} of {burst_window_s:g} s windows (request-weighted) in ", f": {peak_rps:.3g} req/s"
+    room = _PEAK_SOURCE_MAX - len(head) - len(where) - len(" of ") - len(tail)
+    if len(name) > room:
+        name = "…" + name[-(room - 1):]
+    return f"{head}{where} of {name}{tail}"
 
 
 def _choose_window(t: np.ndarray, span_s: float, window_s: float | None, start_s: float | None,

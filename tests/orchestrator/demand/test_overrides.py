@@ -76,7 +76,8 @@ def test_the_trace_note_says_what_was_read(local, tmp_path: Path) -> None:
     spec, notes = demand_for(local, trace=trace, window_s=None, scale=3)
     assert demand_of(spec) == {("tiny-llama", "local"): (6.0, 200, 30)}  # 2 requests in 1 s, x3
     assert notes == [f"tiny-llama from local: 6 req/s, mean 200 prompt / 30 generated tokens, from {trace} "
-                     "(whole window 0-1 s, 2 requests, x3)"]
+                     "(whole window 0-1 s, 2 requests, x3); 2 size buckets; peak factor 1 (the mean: the whole trace "
+                     "of t.jsonl is no longer than the 10 s burst window)"]
 
 
 def test_measured_then_trace_the_trace_wins_its_region(hybrid, tmp_path: Path) -> None:
