@@ -98,7 +98,7 @@ def pool_docs() -> list[dict]:
     for i in range(PER_KIND):
         pools.append({"name": f"onp-{i:03d}", "provider": "onprem", "region": f"dc-{i:03d}", "location": SITES[i % len(SITES)],
                       "gpu": "L4", "gpus_per_node": 1, "cost_per_hour": 0.3, "capacity": "owned", "min_nodes": 1,
-                      "max_nodes": 1, "cluster": f"onprem-{i // PER_CLUSTER}"})
+                      "max_nodes": 1, "cluster": f"onprem-{i // PER_CLUSTER}", "node": {"cpus": 16, "memory_gb": 64}})
     return pools
 
 

@@ -3,10 +3,11 @@
 Per model the placement runs in the pool:
 
 - the Deployment the Kubernetes provider applies (`providers/kubernetes/models.deployment`:
-  replica image, GPUs, the pool's node selector and tolerations, readiness and a startup
-  probe on vLLM's `/health` long enough for weights to load), plus what a standalone
-  manifest needs on top: CPU and memory requests and limits, and the gateway API key from the
-  Secret `gpufleet-gateway` (key `api-key`: create it in the namespace; rebalance creates it itself);
+  replica image, GPUs and their share of the node's allocatable CPU and memory
+  (`catalog/nodes.replica_requests`, memory limited to its request, CPU unlimited), the pool's
+  node selector and tolerations, readiness and a startup probe on vLLM's `/health` long enough
+  for weights to load), with the gateway API key from the Secret `gpufleet-gateway` (key
+  `api-key`: create it in the namespace; rebalance creates it itself);
 - a ClusterIP Service over its pods (what a site's vllm-router discovers; `models.service`, the
   one the provider creates);
 - a PodDisruptionBudget allowing one voluntary disruption at a time;
@@ -18,17 +19,13 @@ Per model the placement runs in the pool:
 
 from __future__ import annotations
 
-import copy
-
 from orchestrator.errors import InputError
 from orchestrator.planner import Placement
 from orchestrator.providers.base import ReplicaSpec
-from orchestrator.providers.kubernetes.models import CONTAINER, deployment, object_meta, service
+from orchestrator.providers.kubernetes.models import deployment, object_meta, service
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 
-CPU_PER_GPU = 8
-MEMORY_GIB_PER_GPU = 48  # host memory for loading weights and vLLM's CPU-side buffers
 WAITING_PER_POD = 2  # scale out when more requests than this wait per replica
 WAITING_METRIC = "vllm_num_requests_waiting"
 PROMETHEUS_ADAPTER_RULE = {
@@ -52,20 +49,11 @@ def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settin
         tp = gpus.get((row.model, pool_name), model.gpus_per_replica or 1)
         replica = ReplicaSpec(source=model.source, served_name=model.name, tensor_parallel_size=tp,
                               max_model_len=model.max_model_len)
-        base = _standalone(deployment(pool, model.name, replica, row.count, settings, api_key=True), tp)
+        base = deployment(pool, model.name, replica, row.count, settings, api_key=True)
         capacity = (pool.max_nodes * (pool.gpus_per_node or tp)) // tp
         manifests += [base, service(base, settings), _disruption_budget(base),
                       _autoscaler(base, row.count, max(row.count, min(2 * row.count, capacity)))]
     return manifests
-
-
-def _standalone(deployment_: dict, gpus: int) -> dict:
-    result = copy.deepcopy(deployment_)
-    pod = result["spec"]["template"]["spec"]
-    container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
-    for kind in ("requests", "limits"):
-        container["resources"][kind] |= {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
-    return result
 
 
 def _disruption_budget(deployment_: dict) -> dict:

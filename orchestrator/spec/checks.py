@@ -48,6 +48,8 @@ def _pool_issues(index: int, pool: Pool) -> Iterator[SpecIssue]:
         yield SpecIssue(f"{at}.instance_type", f"required for {pool.provider} pools; see `orchestrator catalog show --provider {pool.provider}`")
     if pool.provider == "onprem" and pool.location is None:
         yield SpecIssue(f"{at}.location", "required for onprem pools: a nearby metro or cloud region (e.g. frankfurt) or {lat, lon}")
+    if pool.provider == "onprem" and pool.node is None:
+        yield SpecIssue(f"{at}.node", "required for onprem pools: the CPUs and memory of one node, e.g. {cpus: 128, memory_gb: 2048} (replicas request their GPUs' share of it)")
     if pool.provider == "local" and pool.region != "local":
         yield SpecIssue(f"{at}.region", f"local pools run on this machine; allowed: local (got '{pool.region}')")
 

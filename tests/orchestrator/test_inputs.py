@@ -16,7 +16,7 @@ SPEC = textwrap.dedent("""\
       - {name: l4, provider: aws, region: us-east-1, instance_type: g6.12xlarge, capacity: spot, max_nodes: 2}
       - {name: h100, provider: gcp, region: us-central1, zone: us-central1-a, instance_type: a3-highgpu-8g, max_nodes: 1}
       - {name: fra, provider: onprem, region: fra-dc1, location: frankfurt, gpu: A100-80GB, gpus_per_node: 8,
-         cost_per_hour: 10, capacity: owned, min_nodes: 1, max_nodes: 2}
+         cost_per_hour: 10, capacity: owned, min_nodes: 1, max_nodes: 2, node: {cpus: 256, memory_gb: 2048}}
     models:
       - name: m8b
         architecture: llama-3.1-8b

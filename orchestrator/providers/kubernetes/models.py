@@ -4,10 +4,14 @@ One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it), on
 Deployment per model in it, named after the model. Its pods run the replica image
 (`GPUFLEET_KUBERNETES_IMAGE`, whose entrypoint is `python -m orchestrator.replica`) on
 the pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate
-the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs, and count as
-ready when vLLM's `/health` answers. Rollouts surge one pod before removing one. A stopping
-pod first pauses (preStop) so the Service's endpoints and the site's router drop it, then
-gets the replica's drain time plus the entrypoint's grace before it is killed.
+the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs and their share of the
+node's allocatable CPU and memory (`catalog/nodes.replica_requests`: what the planner packs, so
+planned pods schedule), and count as ready when vLLM's `/health` answers. Memory is limited to
+its request (a replica that outgrows it is killed rather than starving its neighbours); CPU has
+no limit, so a replica may use idle cores without CFS throttling its latency. Rollouts surge
+one pod before removing one. A stopping pod first pauses (preStop) so the Service's endpoints
+and the site's router drop it, then gets the replica's drain time plus the entrypoint's grace
+before it is killed.
 
 Beside each Deployment: a ClusterIP Service of the same name over its pods (what a site's
 vllm-router discovers). With the gateway's API key, the pool's namespace holds it in the
@@ -24,6 +28,7 @@ import re
 
 from pydantic import SecretStr
 
+from orchestrator.catalog.nodes import pool_replica_requests
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ObservedReplica, ReplicaSpec
 from orchestrator.replica.entrypoint import KILL_GRACE_S
@@ -99,11 +104,16 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
     }
     health = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": PROBE_PERIOD_S}
     gpus = {gpu_resource(pool): str(replica.tensor_parallel_size)}
+    requests, limits = dict(gpus), dict(gpus)
+    share = pool_replica_requests(pool, replica.tensor_parallel_size, settings.catalog_dir)
+    if share is not None:  # None: a node of unknown shape (an instance type the catalog lacks): GPUs only
+        requests |= share.quantities()
+        limits["memory"] = requests["memory"]
     container = {
         "name": CONTAINER, "image": settings.kubernetes_image,
         "ports": [{"name": "http", "containerPort": settings.replica_port}],
         "env": [{"name": k, "value": v} for k, v in env.items()] + ([api_key_env()] if api_key else []),
-        "resources": {"requests": dict(gpus), "limits": dict(gpus)},
+        "resources": {"requests": requests, "limits": limits},
         "readinessProbe": health,
         # weights download and load: allowed as long as `up` waits for a replica
         "startupProbe": health | {"failureThreshold": math.ceil(settings.replica_ready_timeout_s / PROBE_PERIOD_S)},

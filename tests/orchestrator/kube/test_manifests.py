@@ -6,6 +6,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
+from orchestrator.catalog.nodes import pool_replica_requests
 from orchestrator.catalog.price_catalog import load_price_catalog
 from orchestrator.inputs import load_inputs
 from orchestrator.kube import PROMETHEUS_ADAPTER_RULE, pool_manifests
@@ -59,7 +60,12 @@ def test_the_deployment_runs_the_planned_replicas_on_the_pools_gpus_and_drains(m
     container = pod["containers"][0]
     assert deployment["spec"]["replicas"] == planned
     assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
-    assert container["resources"]["requests"]["cpu"] == container["resources"]["limits"]["cpu"]
+    # its GPUs' share of the node's allocatable (catalog/nodes.py); memory limited to it, CPU not
+    pool = next(p for p in spec.pools if p.name == pool_name)
+    assert container["resources"]["requests"] == (
+        {"nvidia.com/gpu": str(gpus)} | pool_replica_requests(pool, gpus, catalog=load_price_catalog()).quantities())
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": str(gpus),
+                                                "memory": container["resources"]["requests"]["memory"]}
     assert pod["nodeSelector"] == {"gpufleet.io/pool": pool_name}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"

@@ -28,7 +28,8 @@ POOLS = [
     {"name": "azure-weu-a10", "provider": "azure", "region": "westeurope", "instance_type": "Standard_NV36ads_A10_v5",
      "cluster": "aks"},
     {"name": "onprem-fra", "provider": "onprem", "region": "fra-dc1", "location": "frankfurt", "gpu": "L4",
-     "gpus_per_node": 1, "cost_per_hour": 0.2, "capacity": "owned", "min_nodes": 1, "max_nodes": 1, "cluster": "onprem"},
+     "gpus_per_node": 1, "cost_per_hour": 0.2, "capacity": "owned", "min_nodes": 1, "max_nodes": 1, "cluster": "onprem",
+     "node": {"cpus": 16, "memory_gb": 64}},
 ]
 DEMAND = {"us-east-1": 1, "asia-northeast1": 1, "westeurope": 3}
 

@@ -19,6 +19,7 @@ VALID = textwrap.dedent("""\
         gpu: A100-80GB
         gpus_per_node: 8
         cost_per_hour: 10
+        node: {cpus: 128, memory_gb: 1024}
         capacity: owned
         min_nodes: 1
         max_nodes: 2
@@ -56,9 +57,9 @@ def test_valid_spec_loads_with_defaults() -> None:
     [
         # unknown key, with a did-you-mean and the allowed keys
         ("    max_nodes: 2\n  - name: use1", "    max_nodes: 2\n    capcity: spot\n  - name: use1",
-         "env.yaml:12: pools[0].capcity: unknown key 'capcity'. Did you mean 'capacity'?"),
+         "env.yaml:13: pools[0].capcity: unknown key 'capcity'. Did you mean 'capacity'?"),
         # wrong type
-        ("max_nodes: 2\nmodels", "max_nodes: two\nmodels", "env.yaml:16: pools[1].max_nodes: Input should be a valid integer"),
+        ("max_nodes: 2\nmodels", "max_nodes: two\nmodels", "env.yaml:17: pools[1].max_nodes: Input should be a valid integer"),
         # negative and zero numbers
         ("requests_per_second: 5", "requests_per_second: 0", "demand[0].requests_per_second: Input should be greater than 0 (got 0)"),
         ("cost_per_hour: 10", "cost_per_hour: -1", "pools[0].cost_per_hour: Input should be greater than or equal to 0 (got -1)"),
@@ -66,15 +67,16 @@ def test_valid_spec_loads_with_defaults() -> None:
         ("provider: aws", "provider: aws-cloud", "pools[1].provider: Input should be 'aws', 'gcp', 'azure', 'onprem' or 'local'"),
         ("capacity: owned", "capacity: free", "pools[0].capacity: Input should be 'on_demand', 'spot', 'reserved' or 'owned'"),
         # min > max
-        ("min_nodes: 1", "min_nodes: 3", "env.yaml:10: pools[0].min_nodes: min_nodes (3) is greater than max_nodes (2)"),
+        ("min_nodes: 1", "min_nodes: 3", "env.yaml:11: pools[0].min_nodes: min_nodes (3) is greater than max_nodes (2)"),
         # unknown model in demand, with a suggestion
-        ("{model: m8b,", "{model: m8c,", "env.yaml:23: demand[0].model: unknown model 'm8c'. Did you mean 'm8b'?"),
+        ("{model: m8b,", "{model: m8c,", "env.yaml:24: demand[0].model: unknown model 'm8c'. Did you mean 'm8b'?"),
         # duplicate names
         ("name: use1", "name: fra", "pools[1].name: duplicate name 'fra' (first at pools[0])"),
         # a field required by the provider
         ("    cost_per_hour: 10\n", "", "pools[0].cost_per_hour: required for onprem pools"),
         ("    instance_type: p5.48xlarge\n", "", "pools[1].instance_type: required for aws pools"),
         ("    location: frankfurt\n", "", "pools[0].location: required for onprem pools"),
+        ("    node: {cpus: 128, memory_gb: 1024}\n", "", "pools[0].node: required for onprem pools: the CPUs and memory of one node"),
         # capacity market that the provider does not have
         ("    instance_type: p5.48xlarge\n", "    instance_type: p5.48xlarge\n    capacity: owned\n", "pools[1].capacity: 'owned' is for onprem and local pools"),
         # missing required field

@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 from pydantic import SecretStr
 
+from orchestrator.catalog.nodes import DAEMONSETS, NodeHardware, allocatable, replica_requests
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.kubernetes.models import (
@@ -15,6 +16,7 @@ from orchestrator.providers.kubernetes.models import (
 )
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
+from orchestrator.spec.models import NodeShape
 
 SETTINGS = Settings(kubernetes_image="registry.example/gpufleet/vllm@sha256:0123", replica_drain_timeout_s=30,
                     replica_ready_timeout_s=600)
@@ -44,6 +46,29 @@ def test_the_deployment_pins_pods_to_the_pool_and_asks_for_the_replicas_gpus() -
     assert spec["terminationGracePeriodSeconds"] > SETTINGS.replica_drain_timeout_s
     assert rendered["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert rendered["spec"]["selector"]["matchLabels"] == rendered["spec"]["template"]["metadata"]["labels"]
+
+
+def test_pods_request_their_gpus_share_of_the_nodes_allocatable_cpu_and_memory() -> None:
+    h100 = pool(instance_type="Standard_ND96isr_H100_v5")  # 8 GPUs, 96 vCPUs, 1900 GiB
+    free = allocatable("azure", NodeHardware(vcpus=96, memory_gib=1900, max_pods=None)) - DAEMONSETS
+    resources = deployment(h100, "llama-70b", REPLICA, 2, SETTINGS)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"] == {"nvidia.com/gpu": "4", "cpu": f"{free.cpu_millicores // 2}m",
+                                     "memory": f"{free.memory_mib // 2}Mi"}
+    # memory limited to the request; CPU unlimited (no CFS throttling of a latency-bound server)
+    assert resources["limits"] == {"nvidia.com/gpu": "4", "memory": resources["requests"]["memory"]}
+
+
+def test_an_onprem_pool_shares_its_declared_node() -> None:
+    owned = pool(provider="onprem", gpu="A100-80GB", gpus_per_node=8, capacity="owned",
+                 node=NodeShape(cpus=256, memory_gb=2048))
+    requests = deployment(owned, "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    hardware = NodeHardware(vcpus=256, memory_gib=2048e9 / 2**30)
+    assert requests == {"nvidia.com/gpu": "4"} | replica_requests(allocatable("onprem", hardware), 8, 4).quantities()
+
+
+def test_a_node_of_unknown_shape_gets_gpu_requests_only() -> None:
+    resources = deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"nvidia.com/gpu": "4"}, "limits": {"nvidia.com/gpu": "4"}}
 
 
 def test_the_key_reaches_pods_from_the_secret_only_when_asked() -> None:
