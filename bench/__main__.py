@@ -2,7 +2,7 @@
 
 from bench import (
     bench_bursts, bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
-    bench_rebalance_local, bench_spend, bench_stacks,
+    bench_rebalance_local, bench_size_aware, bench_spend, bench_stacks,
 )
 
 bench_inputs.main()
@@ -24,3 +24,5 @@ print()
 bench_rebalance_local.main()
 print()
 bench_bursts.main()
+print()
+bench_size_aware.main()

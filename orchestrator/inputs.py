@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.latency import Location, load_latency_model, resolve, site_location
 from orchestrator.settings import load_settings
 from orchestrator.profiles import best_mix_capacity
-from orchestrator.profiles.architectures import ArchitectureError, resolve_architecture
+from orchestrator.profiles.architectures import Architecture, ArchitectureError, resolve_architecture
 from orchestrator.spec import FleetSpec, Model, Pool, load_spec
 from orchestrator.spec.loader import line_map, locate
 from orchestrator.spec.checks import did_you_mean
@@ -237,6 +238,38 @@ def _size_mix(spec: FleetSpec) -> dict[str, tuple[SizeInput, ...]]:
     return mixes
 
 
+def pool_capacity(
+    model: Model,
+    pool: PoolInput,
+    mix: Sequence[SizeInput],
+    gpus: int | None = None,
+    *,
+    arch: Architecture | None = None,
+    base_dir: Path | None = None,
+    profiles_dir: Path | None = None,
+) -> CapacityInput | None:
+    """What one replica of `model` sustains on `pool` for a request-size mix, per bucket; None when no replica fits.
+
+    `gpus` fixes the replica size (default: the model's `gpus_per_replica`, else the size that serves
+    the mix best). `arch`: the model's resolved architecture (default: resolved here, a relative
+    config.json under `base_dir`). Measured profiles are read from `profiles_dir`.
+    """
+    arch = arch or resolve_architecture(model.architecture, base_dir)
+    estimate = best_mix_capacity(
+        arch, gpu_spec(pool.gpu), model.slo, list(mix), max_gpus=pool.gpus_per_node, gpus=gpus or model.gpus_per_replica,
+        dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
+        profiles_dir=profiles_dir,
+    )
+    if estimate is None:
+        return None
+    return CapacityInput(
+        model=model.name, pool=pool.pool, gpus_per_replica=estimate.gpus,
+        rps_per_replica=round(estimate.rps, 4), source=estimate.source, binding=estimate.binding,
+        by_size=tuple(SizeCapacity(b.input_tokens, b.output_tokens, round(e.rps, 4), e.binding)
+                      for b, e in zip(mix, estimate.by_size)),
+    )
+
+
 def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>", profiles_dir: Path | None = None) -> FleetInputs:
     """The planner's inputs for a spec, or a SpecError listing every unresolvable field.
 
@@ -280,20 +313,11 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
         mix = mixes.get(model.name, DEFAULT_MIX)
         fits = []
         for pool in allowed:
-            estimate = best_mix_capacity(
-                arch, gpu_spec(pool.gpu), model.slo, list(mix), max_gpus=pool.gpus_per_node, gpus=model.gpus_per_replica,
-                dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
-                profiles_dir=profiles_dir,
-            )
+            estimate = pool_capacity(model, pool, mix, arch=arch, profiles_dir=profiles_dir)
             if estimate is None:
                 continue
             fits.append(pool)
-            capacity.append(CapacityInput(
-                model=model.name, pool=pool.pool, gpus_per_replica=estimate.gpus,
-                rps_per_replica=round(estimate.rps, 4), source=estimate.source, binding=estimate.binding,
-                by_size=tuple(SizeCapacity(b.input_tokens, b.output_tokens, round(e.rps, 4), e.binding)
-                              for b, e in zip(mix, estimate.by_size)),
-            ))
+            capacity.append(estimate)
         if allowed and not fits:
             gpus = sorted({f"{p.gpus_per_node}x {p.gpu} ({p.gpu_memory_gb:g} GB)" for p in allowed})
             issues.append(SpecIssue(f"models[{index}]", f"'{model.name}' ({arch.name}, {model.dtype}) fits no pool's GPUs: {', '.join(gpus)}. To fix: add a pool with more GPU memory per node, a smaller dtype, or a smaller model"))

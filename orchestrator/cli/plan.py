@@ -26,8 +26,11 @@ from orchestrator.cli.demand_options import (
 from orchestrator.settings import load_settings
 
 if TYPE_CHECKING:
-    from orchestrator.planner import Placement
+    from orchestrator.inputs import FleetInputs
+    from orchestrator.planner import Placement, PlacementRules, PlanOptions
     from orchestrator.planner.baselines import Baseline
+    from orchestrator.planner.placement import MeanSizePlan
+    from orchestrator.spec import FleetSpec
 
 
 def plan(
@@ -89,6 +92,8 @@ def plan(
     problem = build_problem(fleet, inputs, running, rules)
     with errors.status("solving…"):
         placement = plan_problem(problem, options)
+    with errors.status("planning at the mean sizes, for comparison…"):
+        placement = placement.model_copy(update={"mean_size_plan": _mean_size_plan(fleet, inputs, options, rules, path)})
     compared: list[Baseline] = []
     if baselines:
         from orchestrator.planner.baselines import all_baselines
@@ -104,6 +109,14 @@ def plan(
         print_json(payload)
         return
     render_placement(placement, compared)
+
+
+def _mean_size_plan(fleet: FleetSpec, inputs: FleetInputs, options: PlanOptions, rules: PlacementRules | None, path: Path) -> MeanSizePlan | None:
+    """What the same fleet planned at the mean sizes and rate costs and carries of the real demand (None: nothing to compare)."""
+    from orchestrator.planner.mean_size import compare_mean_size
+
+    compared = compare_mean_size(fleet, inputs, options, rules, base_dir=path.parent, profiles_dir=load_settings().profiles_dir)
+    return compared.summary() if compared else None
 
 
 def _baseline_row(baseline: Baseline, placement: Placement) -> dict:
@@ -137,14 +150,24 @@ def render_placement(placement: Placement, compared: list[Baseline]) -> None:
     console.print("  by provider: " + "  ".join(f"{k} ${v:,.2f}/h" for k, v in sorted(by_provider.items(), key=lambda kv: -kv[1])))
 
     models = Table(title="Replicas per model", box=box.SIMPLE_HEAD, header_style="bold")
-    for column in ("model", "replicas", "GPUs", "demand req/s", "pools"):
+    for column in ("model", "replicas", "GPUs", "demand req/s", "planned req/s", "mix within SLO", "pools"):
         models.add_column(column, justify="left" if column in ("model", "pools") else "right")
     gpus = {(c.model, c.pool): c.gpus_per_replica for c in placement.capacity}
+    carried = _carried_by_model(placement)
     for m in placement.models:
         rows = [r for r in placement.replicas if r.model == m.model]
+        share = carried.get(m.model)
         models.add_row(m.model, str(sum(r.count for r in rows)), str(sum(r.count * gpus[(m.model, r.pool)] for r in rows)),
-                       f"{sum(d.rps for d in placement.demand if d.model == m.model):g}", ", ".join(r.pool for r in rows))
+                       f"{sum(d.rps for d in placement.demand if d.model == m.model):g}",
+                       f"{sum(d.rps * d.peak_factor for d in placement.demand if d.model == m.model):.4g}",
+                       "[dim]—[/]" if share is None else (f"{share:.1%}" if share >= 1 - 1e-4 else f"[bold red]{share:.1%}[/]"),
+                       ", ".join(r.pool for r in rows))
     console.print(models)
+    for model, share in carried.items():
+        if share < 1 - 1e-4:
+            console.print(f"[bold red]warning[/]: {model}: the plan carries only {share:.1%} of the requests it routes within the SLO "
+                          "(mix_check recomputed from this placement); the served demand should be carried in full")
+    _render_demand(placement)
 
     latency = Table(title="RTT per user region (traffic-weighted)", box=box.SIMPLE_HEAD, header_style="bold")
     for column in ("region", "p50 ms", "max ms", "served by"):
@@ -176,6 +199,37 @@ def render_placement(placement: Placement, compared: list[Baseline]) -> None:
         console.print(f"[yellow]unserved[/] {u.model}" + (f" from {u.region}" if u.region else "") + f" ({u.rps:g} req/s): {u.reason}")
     for note in placement.explain:
         console.print(f"[dim]• {note}[/]")
+
+
+def _carried_by_model(placement: Placement) -> dict[str, float]:
+    """Per model with routed demand: the share of its routed requests carried within the SLO (from mix_check)."""
+    from orchestrator.planner.mix_check import carried_share
+
+    out = {}
+    for m in sorted({r.model for r in placement.routes}):
+        rows = [row for row in placement.mix_check if row.model == m]
+        out[m] = carried_share(rows, placement.model_copy(update={"demand": [d for d in placement.demand if d.model == m]}))
+    return out
+
+
+def _render_demand(placement: Placement) -> None:
+    """Per demand: the rate planned for, its peak factor and where the factor comes from, its size buckets;
+    and what a plan at the mean sizes would have cost and carried."""
+    if any(d.peak_factor != 1.0 or d.size_mix for d in placement.demand):
+        demand = Table(title="Demand planned for", box=box.SIMPLE_HEAD, header_style="bold")
+        for column in ("model", "region", "mean req/s", "peak factor", "planned req/s", "size buckets", "peak factor source"):
+            demand.add_column(column, justify="right" if column in ("mean req/s", "peak factor", "planned req/s", "size buckets") else "left")
+        for d in placement.demand:
+            source = d.peak_source or ("peak_factor in the spec" if d.peak_factor != 1.0 else "[dim]none: the mean[/]")
+            demand.add_row(d.model, d.region, f"{d.rps:.4g}", f"{d.peak_factor:.3g}", f"{d.rps * d.peak_factor:.4g}",
+                           str(len(d.size_mix) or 1), source)
+        console.print(demand)
+    mean = placement.mean_size_plan
+    if mean is not None:
+        style = "bold red" if mean.carried_share < 1 - 1e-4 else "green"
+        console.print(f"  a plan at mean sizes would cost [bold]${mean.cost_per_hour:,.2f}/h[/] and carry "
+                      f"[{style}]{mean.carried_share:.1%}[/] of this demand within SLO "
+                      f"(this plan: ${placement.cost_per_hour:,.2f}/h)")
 
 
 def _weighted_median(samples: list[tuple[float, float]]) -> float:

@@ -113,6 +113,13 @@ class MixCheckRow(_Row):
     carried_share: float = Field(description="Share of the routed requests carried within the SLO: min(1, replicas / load), 0 for sizes the pool cannot serve.")
 
 
+class MeanSizePlan(_Row):
+    """The same fleet planned the naive way (every demand at its mean sizes, peak factor 1), measured on the real demand."""
+
+    cost_per_hour: float = Field(description="$/h of the plan made at the mean request sizes and the mean rate.")
+    carried_share: float = Field(description="Share of the real demand (its size mix, at its planned rate) that plan carries within the SLO.")
+
+
 class UnservedRow(_Row):
     model: str
     region: str | None = None
@@ -139,3 +146,5 @@ class Placement(_Row):
     explain: list[str] = Field(default_factory=list)
     mix_check: list[MixCheckRow] = Field(default_factory=list)
     spot_overprovision: float = Field(0.25, description="Spot replicas count at 1/(1+x) of their capacity in this plan.")
+    mean_size_plan: MeanSizePlan | None = Field(None, description="What a plan at the mean request sizes and rate would cost "
+                                                "and carry of this demand (`plan`); None when the demand has no size mix and no peak factor.")
