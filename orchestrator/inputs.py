@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from orchestrator.catalog.gpus import gpu_spec
-from orchestrator.catalog.nodes import Resources, allocatable, node_hardware
+from orchestrator.catalog.nodes import Resources, allocatable, host_memory_fits, node_hardware
 from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.latency import Location, load_latency_model, resolve, site_location
 from orchestrator.settings import load_settings
 from orchestrator.profiles import best_mix_capacity
+from orchestrator.profiles.perf_model import weight_bytes_per_param
 from orchestrator.profiles.architectures import Architecture, ArchitectureError, resolve_architecture
 from orchestrator.spec import FleetSpec, Model, Pool, load_spec
 from orchestrator.spec.loader import line_map, locate
@@ -255,9 +256,16 @@ def pool_capacity(
     config.json under `base_dir`). Measured profiles are read from `profiles_dir`.
     """
     arch = arch or resolve_architecture(model.architecture, base_dir)
+    free = pool.allocatable
+    weights_gb = arch.params_b * weight_bytes_per_param(model.dtype)
+
+    def loads(size: int) -> bool:
+        """The replica's share of the node's host memory can load its weights (`catalog.nodes.host_memory_fits`)."""
+        return free is None or host_memory_fits(free, pool.gpus_per_node, size, weights_gb)
+
     estimate = best_mix_capacity(
         arch, gpu_spec(pool.gpu), model.slo, list(mix), max_gpus=pool.gpus_per_node, gpus=gpus or model.gpus_per_replica,
-        dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
+        allow=loads, dtype=model.dtype, memory_gb=model.memory_gb, max_model_len=model.max_model_len, model_name=model.name,
         profiles_dir=profiles_dir,
     )
     if estimate is None:
@@ -320,7 +328,7 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
             capacity.append(estimate)
         if allowed and not fits:
             gpus = sorted({f"{p.gpus_per_node}x {p.gpu} ({p.gpu_memory_gb:g} GB)" for p in allowed})
-            issues.append(SpecIssue(f"models[{index}]", f"'{model.name}' ({arch.name}, {model.dtype}) fits no pool's GPUs: {', '.join(gpus)}. To fix: add a pool with more GPU memory per node, a smaller dtype, or a smaller model"))
+            issues.append(SpecIssue(f"models[{index}]", f"'{model.name}' ({arch.name}, {model.dtype}) fits no pool's GPUs (GPU memory, or the node's host memory per GPU to load the weights: docs/capacity.md): {', '.join(gpus)}. To fix: add a pool with more GPU memory per node, a smaller dtype, or a smaller model"))
 
     latency_model = load_latency_model()
     latency: list[LatencyInput] = []

@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 SERVICE_TOLERANCE = 1e-6  # relative slack on the least service shortfall once it is fixed
 MAX_PRICING_ROUNDS = 50
+SOLVER_GAP_SHARE = 0.9  # HiGHS's gap is on cost plus tie-breaks; asking for 90 % of it keeps the gap on $/h within --mip-gap
 
 __all__ = ["PlanOptions", "Solution", "solve"]
 
@@ -243,6 +244,7 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
     docstring). With `options.relax`, the LP relaxation over every pool (a lower bound).
     """
     started = time.perf_counter()
+    solver_gap = options.mip_gap * SOLVER_GAP_SHARE
     left = lambda: options.time_limit_s - (time.perf_counter() - started)  # noqa: E731
     hosts = candidate_hosts(problem, None if options.relax else options.candidate_pools, options.spot_overprovision)
 
@@ -265,7 +267,7 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
         return _solution(form, lp, started, lp.objective if full_lp else None, certified=False)
 
     start = (_current_start(form) if problem.current else {}) or _rounded_start(form, lp.values) or _greedy_start(form)
-    run = _solve_mip(form, left(), options.mip_gap, start)
+    run = _solve_mip(form, left(), solver_gap, start)
     if run.values.size and form.service(run.values) > 1e-6:
         # something goes unserved: find the least shortfall first, then the cheapest plan at it
         service_form = Formulation(problem, options, dict(problem.hosts), "service")
@@ -276,14 +278,14 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
             used = {m: [p for p in pools if best.values[service_form.replicas[(m, p)]] > 0.5] for m, pools in problem.hosts.items()}
             hosts = _merge(hosts, used)
             form, lp, full_lp = converged_lp("cost", cap)
-            run = _solve_mip(form, max(left(), 1.0), options.mip_gap, _start_from(form, service_form, best.values))
+            run = _solve_mip(form, max(left(), 1.0), solver_gap, _start_from(form, service_form, best.values))
 
     # certificate: every pair left out has a reduced cost (against the full LP's duals) larger than
     # the incumbent's distance from the LP bound, so it is in no placement cheaper than the incumbent
     lp_form, certified = form, False
     for _ in range(MAX_PRICING_ROUNDS):
-        if not run.values.size or not full_lp:
-            break
+        if not run.values.size or not full_lp or left() <= 0:
+            break  # out of time: the incumbent stands, bounded by the full LP
         added = price_out(lp_form, lp.row_duals, hosts, threshold=run.objective - lp.objective)
         if not added:
             certified = True
@@ -293,7 +295,7 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
         previous, values = form, run.values
         hosts = _merge(hosts, added)
         form = Formulation(problem, options, hosts, form.mode, form.service_cap)
-        run = _solve_mip(form, max(left(), 1.0), options.mip_gap, _start_from(form, previous, values))
+        run = _solve_mip(form, max(left(), 1.0), solver_gap, _start_from(form, previous, values))
     return _solution(form, run, started, lp.objective if full_lp else None, certified)
 
 
@@ -347,8 +349,20 @@ def _cost_lower_bound(form: Formulation, run: _Run, bound: float | None, cost: f
     if form.mode == "penalised" and form.service(run.values) > 1e-6:
         return None  # the bound mixes penalties and cost (a solve that stopped early)
     latency = options.latency_weight_usd * sum(k.rps * problem.model_by_name[k.model].max_rtt_ms for k in problem.classes)
-    gpus = 0.0  # GPUs any placement costing at most `cost` could hold
-    for p in problem.pools:
-        affordable = p.max_nodes if p.cost_per_node_hour <= 0 else min(p.max_nodes, math.floor(cost / p.cost_per_node_hour + 1e-9))
-        gpus += max(affordable, p.min_nodes) * p.gpus_per_node
-    return max(0.0, min(cost, bound - latency - options.replica_weight_usd * gpus))
+    return max(0.0, min(cost, bound - latency - options.replica_weight_usd * _most_gpus(problem, cost)))
+
+
+def _most_gpus(problem: Problem, budget: float) -> float:
+    """The most GPUs nodes costing at most `budget` $/h hold (a fractional knapsack, cheapest per GPU first):
+    what bounds the GPU tie-break of any placement at least as cheap as the incumbent."""
+    budget -= sum(p.min_nodes * p.cost_per_node_hour for p in problem.pools)  # min_nodes are paid in any placement
+    gpus = float(sum(p.min_nodes * p.gpus_per_node for p in problem.pools))
+    for p in sorted(problem.pools, key=lambda p: p.cost_per_node_hour / p.gpus_per_node):
+        extra = p.max_nodes - p.min_nodes
+        if p.cost_per_node_hour <= 0:
+            gpus += extra * p.gpus_per_node
+        elif budget > 0:
+            nodes = min(extra, budget / p.cost_per_node_hour)
+            gpus += nodes * p.gpus_per_node
+            budget -= nodes * p.cost_per_node_hour
+    return gpus

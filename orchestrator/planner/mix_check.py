@@ -26,9 +26,10 @@ def check_mix(placement: Placement, reference: Placement | None = None) -> list[
     """
     own = reference is None
     reference = reference or placement
-    mixes = {(d.model, d.region): (d.size_mix or [None], d.rps * d.peak_factor) for d in reference.demand}
+    mixes = {(d.model, d.region): ([(b.input_tokens, b.output_tokens, b.share) for b in d.size_mix]
+                                   or [(d.input_tokens, d.output_tokens, 1.0)], d.rps * d.peak_factor) for d in reference.demand}
     rates = {(c.model, c.pool): {(s.input_tokens, s.output_tokens): s.rps for s in c.by_size} for c in reference.capacity}
-    mean_rates = {(c.model, c.pool): c.rps_per_replica for c in reference.capacity}
+    mean_rates = {(c.model, c.pool): c.rps_per_replica for c in reference.capacity if not c.by_size}  # plans made before size mixes
     spot = {p.pool for p in placement.pools if p.capacity == "spot"}
     derate = 1.0 + placement.spot_overprovision
     replicas = {(r.model, r.pool): r.count for r in placement.replicas}
@@ -37,13 +38,13 @@ def check_mix(placement: Placement, reference: Placement | None = None) -> list[
     routed: dict[tuple[str, str], float] = defaultdict(float)
     for route in placement.routes:
         key = (route.model, route.pool)
-        buckets, planned = mixes.get((route.model, route.region), ([None], 0.0))
+        buckets, planned = mixes.get((route.model, route.region), ([], 0.0))
         if own and route.bucket_rps:
             flows = route.bucket_rps
         else:
-            flows = [route.share * planned * (b.share if b is not None else 1.0) for b in buckets]
+            flows = [route.share * planned * share for _, _, share in buckets]
         for bucket, rps in zip(buckets, flows):
-            rate = mean_rates.get(key, 0.0) if bucket is None else rates.get(key, {}).get((bucket.input_tokens, bucket.output_tokens), 0.0)
+            rate = mean_rates[key] if key in mean_rates else rates.get(key, {}).get(bucket[:2], 0.0)
             rate = rate / derate if route.pool in spot else rate
             routed[key] += rps
             if rate <= EPS:

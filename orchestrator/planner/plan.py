@@ -59,7 +59,7 @@ def _unserved_reason(problem: Problem, k: DemandClass, solution: Solution, optio
         caps = [c for (m, _), c in problem.capacity.items() if m == k.model]
         if caps:
             return "no pool meets the model's TTFT/TPOT SLO for its request sizes (" + ", ".join(sorted({c.binding or "measured" for c in caps})) + " bound)"
-        return "the model fits no allowed pool's GPUs (its residency or licence rules leave none that fits)"
+        return "the model fits no pool's GPUs (among the pools its residency allows)"
     sized = [p for p in hosts if problem.rate(k, p) > 0]
     if not sized:
         bindings = sorted({s.binding or "measured" for p in hosts for s in problem.capacity[(k.model, p)].by_size
@@ -75,7 +75,9 @@ def _unserved_reason(problem: Problem, k: DemandClass, solution: Solution, optio
             reach = f"the nearest of those is {_nearest(problem, k.region, allowed)} (max_rtt_ms {model.max_rtt_ms:g})" if allowed else "no pool there serves it"
             return (f"residency '{area.name}' serves users in {k.region} only from pools in {where}: {reach}; "
                     f"without it {_nearest(problem, k.region, near)} would serve")
-        return f"no pool within max_rtt_ms {model.max_rtt_ms:g}: nearest that serves it is {_nearest(problem, k.region, sized)}"
+        if area is not None and not allowed:
+            return f"residency '{area.name}' allows no pool that serves it for users in {k.region}"
+        return f"no pool within max_rtt_ms {model.max_rtt_ms:g}: nearest that serves it is {_nearest(problem, k.region, allowed or sized)}"
     routes = problem.routes[k]
     if solution.effective_budget is not None:
         cost = sum(problem.pool_by_name[p].cost_per_node_hour * round(n) for p, n in solution.nodes.items())

@@ -15,6 +15,9 @@ from orchestrator.inputs import CapacityInput, DemandInput, FleetInputs, ModelIn
 from orchestrator.spec import FleetSpec, Spread
 
 
+MIN_NON_SPOT = 3  # pools that are not spot kept per demand, so a spot cap has somewhere to go
+
+
 @dataclass(frozen=True)
 class ResidencyArea:
     """Users on these continents are served only from pools on them (or on-prem, when allowed)."""
@@ -171,8 +174,8 @@ def candidate_hosts(problem: Problem, per_demand: int | None, spot_overprovision
     With `per_demand` None, every pool that can host the model (exact from the start).
     Otherwise, for each (model, region): the pools with the lowest marginal $/h per req/s of
     derated capacity — already-paid pools first — until at least `per_demand` pools and 4x the
-    demand in capacity are kept, ranked separately among spot and other pools so a spot cap
-    always has on-demand hosts to turn to; plus already-paid pools, pools running the model
+    demand in capacity are kept, and at least `MIN_NON_SPOT` that are not spot, so a spot cap
+    always has hosts to turn to; plus already-paid pools, pools running the model
     now, and the cheapest host of each failure domain (for min_replicas and spread). This is
     only a warm start: the solve prices every pruned pair against the LP duals and adds back
     any whose reduced cost could beat the incumbent, so the result is exact within the gap.
@@ -189,17 +192,19 @@ def candidate_hosts(problem: Problem, per_demand: int | None, spot_overprovision
 
     keep: dict[str, set[str]] = defaultdict(set)
     for d in problem.demand:
-        eligible = problem.eligible[(d.model, d.region)]
-        for market in (True, False):
-            ranked = sorted((p for p in eligible if (problem.pool_by_name[p].capacity == "spot") == market),
-                            key=lambda p: marginal(d.model, p))
-            capacity = 0.0
-            for count, pool in enumerate(ranked):
-                if count >= per_demand and capacity >= 4 * d.planned_rps and marginal(d.model, pool) > 0:
-                    break
-                keep[d.model].add(pool)
-                info = problem.pool_by_name[pool]
-                capacity += problem.capacity[(d.model, pool)].rps_per_replica * problem.replicas_per_node(d.model, pool) * info.max_nodes
+        ranked = sorted(problem.eligible[(d.model, d.region)], key=lambda p: marginal(d.model, p))
+        capacity, other = 0.0, 0
+        for count, pool in enumerate(ranked):
+            spot = problem.pool_by_name[pool].capacity == "spot"
+            enough = count >= per_demand and capacity >= 4 * d.planned_rps and other >= MIN_NON_SPOT
+            if enough and marginal(d.model, pool) > 0:
+                break
+            if count >= per_demand and spot:
+                continue  # past the cheapest: only what a spot cap needs, pools that are not spot
+            keep[d.model].add(pool)
+            other += not spot
+            info = problem.pool_by_name[pool]
+            capacity += problem.capacity[(d.model, pool)].rps_per_replica * problem.replicas_per_node(d.model, pool) * info.max_nodes
 
     hosts: dict[str, list[str]] = {}
     for model, pools in problem.hosts.items():

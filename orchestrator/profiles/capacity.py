@@ -34,6 +34,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -407,6 +408,7 @@ def best_mix_capacity(
     *,
     max_gpus: int,
     gpus: int | None = None,
+    allow: Callable[[int], bool] | None = None,
     **options: object,
 ) -> MixCapacity | None:
     """The replica size (GPUs, up to `max_gpus`, one node) that serves a request-size mix best.
@@ -415,8 +417,9 @@ def best_mix_capacity(
     L4 cannot meet a tight TPOT that it meets on two; so every size from the smallest that
     holds the weights is tried, and the one that serves the largest share of the mix wins, then
     the most requests/s per GPU (ties to the smaller replica, which spreads better). With
-    `gpus` fixed (the spec's `gpus_per_replica`) only that size is considered. None when no
-    size fits within `max_gpus`. The mix's shares are the buckets' shares of the requests.
+    `gpus` fixed (the spec's `gpus_per_replica`) only that size is considered; `allow` rules
+    sizes out (e.g. a replica's share of the node's host memory too small to load it). None
+    when no size fits within `max_gpus`. The mix's shares are the buckets' shares of the requests.
     """
     spec = _gpu(gpu)
     if not mix:
@@ -428,6 +431,8 @@ def best_mix_capacity(
         sizes = [] if smallest is None else [smallest.gpus * 2**k for k in range(4) if smallest.gpus * 2**k <= min(max_gpus, spec.max_tensor_parallel)]
     best: MixCapacity | None = None
     for size in sizes:
+        if allow is not None and not allow(size):
+            continue
         by_size = [replica_capacity(arch, spec, slo, b, gpus=size, **options) for b in mix]  # type: ignore[arg-type]
         if any(e is None for e in by_size):
             continue
