@@ -69,7 +69,7 @@ def check_spec(spec: FleetSpec) -> list[SpecIssue]:
             issues.append(SpecIssue(f"demand[{index}].model", f"unknown model '{demand.model}'.{did_you_mean(demand.model, model_names)} Known models: {', '.join(sorted(model_names))}"))
         key = (demand.model, demand.region)
         if key in seen:
-            issues.append(SpecIssue(f"demand[{index}]", f"duplicate demand for model '{demand.model}' from region '{demand.region}' (first at demand[{seen[key]}]); merge them"))
+            issues.append(SpecIssue(f"demand[{index}]", f"duplicate demand for model '{demand.model}' from region '{demand.region}' (first at demand[{seen[key]}]); allowed: one row per (model, region) — give different request sizes as one row's size_mix"))
         seen.setdefault(key, index)
 
     providers_present = {p.provider for p in spec.pools}
