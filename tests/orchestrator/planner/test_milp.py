@@ -200,7 +200,7 @@ def test_budget_below_owned_floor_is_raised_and_said() -> None:
         ({("m", "p"): (1, 1.0)}, 500, 4, "no pool within max_rtt_ms 100: nearest that serves it is p at 500 ms"),
         ({("m", "p"): (1, 0.0)}, 1, 4, "no pool meets the model's TTFT/TPOT SLO"),
         ({}, 1, 4, "fits no pool's GPUs"),
-        ({("m", "p"): (1, 1.0)}, 1, 2, "capacity exhausted: eligible pools at max_nodes (p)"),
+        ({("m", "p"): (1, 1.0)}, 1, 2, "capacity exhausted: pools in reach at max_nodes (p)"),
     ],
 )
 def test_unservable_demand_is_explained(capacity, rtt, hi, reason) -> None:
