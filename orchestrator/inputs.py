@@ -223,7 +223,7 @@ def _allowed(model: Model, pool: PoolInput) -> bool:
 DEFAULT_MIX = (SizeInput(1000, 200, 1.0),)  # a model with no demand yet: sized for a typical chat request
 
 
-def _size_mix(spec: FleetSpec) -> dict[str, tuple[SizeInput, ...]]:
+def model_size_mixes(spec: FleetSpec) -> dict[str, tuple[SizeInput, ...]]:
     """Each model's request-size mix over all its demand: every distinct bucket, weighted by the requests it plans for.
 
     Buckets are kept apart (not averaged): a replica's capacity is sized per bucket.
@@ -307,7 +307,7 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
             allocatable_memory_mib=free.memory_mib if free else None,
         ))
 
-    mixes = _size_mix(spec)
+    mixes = model_size_mixes(spec)
     capacity: list[CapacityInput] = []
     for index, model in enumerate(spec.models):
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from orchestrator.inputs import DEFAULT_MIX, CapacityInput, DemandInput, FleetInputs, SizeInput, _size_mix, pool_capacity
+from orchestrator.inputs import DEFAULT_MIX, CapacityInput, DemandInput, FleetInputs, SizeInput, model_size_mixes, pool_capacity
 from orchestrator.planner.formulation import PlanOptions
 from orchestrator.planner.mix_check import carried_share, check_mix
 from orchestrator.planner.placement import CapacityRow, DemandRow, MeanSizePlan, MixCheckRow, Placement, SizeBucketRow, SizeRateRow
@@ -76,7 +76,7 @@ def compare_mean_size(
         return None
     options = options or PlanOptions()
     naive_spec = mean_size_spec(spec, keep_peak_factor)
-    naive_mixes, real_mixes = _size_mix(naive_spec), _size_mix(spec)
+    naive_mixes, real_mixes = model_size_mixes(naive_spec), model_size_mixes(spec)
     pools = {p.pool: p for p in inputs.pools}
     hosted = {(c.model, c.pool) for c in inputs.capacity}
     naive_capacity: list[CapacityInput] = []
