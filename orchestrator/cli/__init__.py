@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import catalog, dashboard, plan, policy, rebalance, serve, spec_cmd, spend, validate
+from orchestrator.cli import catalog, dashboard, plan, policy, rebalance, replay, serve, spec_cmd, spend, validate
 from orchestrator.cli.common import errors
 from orchestrator.errors import GpufleetError, InputError
 
@@ -29,6 +29,7 @@ app.command(name="up")(serve.up)
 app.command(name="down")(serve.down)
 app.command(name="status")(serve.status)
 app.command(name="profile")(serve.profile)
+app.command(name="replay")(replay.replay)
 app.add_typer(spend.app, name="spend")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(spec_cmd.app, name="spec")

@@ -29,6 +29,8 @@ from orchestrator.spec.models import Demand, SizeBucket
 
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 MOONCAKE_FIELDS = ("timestamp", "input_length", "output_length")
+PLAIN_FIELDS = ("timestamp", "input_tokens", "output_tokens")
+PLAIN_OPTIONAL = ("model", "region")
 AZURE_EXAMPLE_TIME = "2023-11-16 18:17:03.9799600"
 _EPOCH_NAIVE = datetime(1970, 1, 1)  # subtracting beats .timestamp() threefold on a million rows
 _EPOCH_UTC = _EPOCH_NAIVE.replace(tzinfo=UTC)
@@ -56,6 +58,7 @@ class TraceFormat(StrEnum):
 
     AZURE = "azure"  # Azure LLM inference trace CSV, 2023 and 2024 releases
     MOONCAKE = "mooncake"  # Mooncake FAST'25 JSONL
+    JSONL = "jsonl"  # gpufleet's plain JSONL: {timestamp (s), input_tokens, output_tokens, model?, region?}
 
     @property
     def wall_clock(self) -> bool:
@@ -66,12 +69,15 @@ class TraceFormat(StrEnum):
 _SUFFIXES = {".csv": TraceFormat.AZURE, ".jsonl": TraceFormat.MOONCAKE, ".ndjson": TraceFormat.MOONCAKE}
 _JSON_NUMBERS = (int, float)
 FIX_ROW = "To fix: correct or delete it."
-HOW_TO_NAME_FORMAT = "To fix: name the file *.csv (Azure) or *.jsonl (Mooncake), or pass the format (azure or mooncake)."
+HOW_TO_NAME_FORMAT = ("To fix: name the file *.csv (Azure) or *.jsonl (Mooncake, or plain JSONL with input_tokens), "
+                      "or pass the format (azure, mooncake or jsonl).")
 
 
 # One request: (arrival, prompt tokens, generated tokens). Arrival is on the trace's clock: POSIX
 # seconds for Azure, seconds since the start for Mooncake. A plain tuple: a million rows stream fast.
 TraceRequest = tuple[float, int, int]
+# A plain JSONL record: a TraceRequest and the model and user region it names (None when it names none).
+LabeledRequest = tuple[float, int, int, str | None, str | None]
 
 
 class TraceWindow(BaseModel):
@@ -128,14 +134,17 @@ class DerivedDemand(BaseModel):
 
 
 def detect_format(path: str | Path) -> TraceFormat:
-    """The format by file extension, else by the first line (a JSON object or an Azure header)."""
+    """The format by file extension, else by the first line (a JSON object or an Azure header).
+
+    A JSON-lines trace whose first record has `input_tokens` is the plain JSONL format, else Mooncake.
+    """
     path = Path(path)
-    if path.suffix.lower() in _SUFFIXES:
-        return _SUFFIXES[path.suffix.lower()]
+    if _SUFFIXES.get(path.suffix.lower()) is TraceFormat.AZURE:
+        return TraceFormat.AZURE
     with _open(path, newline="") as f, _undecodable_as_input_error(path):
         first = next((line.strip() for line in f if line.strip()), "")
-    if first.startswith("{"):
-        return TraceFormat.MOONCAKE
+    if path.suffix.lower() in _SUFFIXES or first.startswith("{"):
+        return TraceFormat.JSONL if _is_plain_record(first) else TraceFormat.MOONCAKE
     if AZURE_COLUMNS[0] in first.split(","):
         return TraceFormat.AZURE
     raise InputError(f"{path}: cannot tell the trace format from the extension {path.suffix!r} "
@@ -147,7 +156,20 @@ def read_trace(path: str | Path, fmt: TraceFormat | None = None) -> Iterator[Tra
     path = Path(path)
     fmt = fmt or detect_format(path)
     _open(path).close()
+    if fmt is TraceFormat.JSONL:
+        return (record[:3] for record in _read_plain(path))
     return _read_azure(path) if fmt is TraceFormat.AZURE else _read_mooncake(path)
+
+
+def read_labeled_trace(path: str | Path, fmt: TraceFormat | None = None) -> Iterator[LabeledRequest]:
+    """Stream a trace's requests with the model and region each names: only plain JSONL names them
+    (else both are None). The file and format are checked before this returns."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt is TraceFormat.JSONL:
+        _open(path).close()
+        return _read_plain(path)
+    return ((t, n_in, n_out, None, None) for t, n_in, n_out in read_trace(path, fmt))
 
 
 def derive_demand(path: str | Path, *, model: str, region: str, window_s: float | None = 300.0,
@@ -466,6 +488,46 @@ def _read_mooncake(path: Path) -> Iterator[TraceRequest]:
                     or type(t_ms) not in _JSON_NUMBERS or not math.isfinite(t_ms)):
                 raise InputError(f"{path}:{line_no}: {_mooncake_value_problem(t_ms, n_in, n_out)}. {FIX_ROW}")
             yield t_ms / 1000.0, n_in, n_out
+
+
+def _is_plain_record(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "input_tokens" in record
+
+
+def _read_plain(path: Path) -> Iterator[LabeledRequest]:
+    """Records of a plain JSONL trace: `timestamp` in seconds (any origin), token counts, optional model and region."""
+    decode = json.JSONDecoder().decode
+    with _open(path) as f, _undecodable_as_input_error(path):
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = decode(line)
+            except ValueError as e:
+                raise InputError(f"{path}:{line_no}: not valid JSON ({e}). {FIX_ROW}") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{line_no}: expected a JSON object, found {type(record).__name__}. {FIX_ROW}")
+            missing = [field for field in PLAIN_FIELDS if field not in record]
+            if missing:
+                raise InputError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}; a plain JSONL record has "
+                                 f"{', '.join(PLAIN_FIELDS)} and optionally {', '.join(PLAIN_OPTIONAL)}. {FIX_ROW}")
+            t_s, n_in, n_out = (record[field] for field in PLAIN_FIELDS)
+            if type(t_s) not in _JSON_NUMBERS or not math.isfinite(t_s):
+                raise InputError(f"{path}:{line_no}: timestamp {t_s!r} is not a number of seconds. {FIX_ROW}")
+            for field, value in zip(PLAIN_FIELDS[1:], (n_in, n_out), strict=True):
+                if type(value) is not int or value < 0:
+                    raise InputError(f"{path}:{line_no}: {field} {value!r} is not a whole number >= 0. {FIX_ROW}")
+            labels = []
+            for field in PLAIN_OPTIONAL:
+                value = record.get(field)
+                if value is not None and (not isinstance(value, str) or not value):
+                    raise InputError(f"{path}:{line_no}: {field} {value!r} is not a non-empty name. {FIX_ROW}")
+                labels.append(value)
+            yield float(t_s), n_in, n_out, labels[0], labels[1]
 
 
 def _mooncake_problem(line: str) -> str:
