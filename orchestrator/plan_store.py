@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from orchestrator.errors import InputError
 from orchestrator.planner.placement import Placement
 from orchestrator.settings import Settings
@@ -51,8 +53,18 @@ def read_placement(path: Path) -> Placement:
         return Placement.model_validate_json(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: no such placement file. To fix: run `orchestrator plan` first or pass an existing file") from None
+    except ValidationError as exc:
+        raise InputError(f"{path}: not a placement ({_problems(exc)}). To fix: pass the JSON `orchestrator plan --format json` writes") from None
     except ValueError as exc:
         raise InputError(f"{path}: not a placement ({str(exc).splitlines()[0]}). To fix: pass the JSON `orchestrator plan --format json` writes") from None
+
+
+def _problems(exc: ValidationError, most: int = 3) -> str:
+    """The first few problems, each as `path.in.document: what is wrong`."""
+    errors = exc.errors()
+    shown = [f"{'.'.join(str(part) for part in e['loc']) or '(top)'}: {e['msg']}" for e in errors[:most]]
+    more = f"; and {len(errors) - most} more" if len(errors) > most else ""
+    return "; ".join(shown) + more
 
 
 def latest_placement(settings: Settings, environment: str) -> Placement | None:

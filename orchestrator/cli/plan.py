@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +29,6 @@ from orchestrator.settings import load_settings
 if TYPE_CHECKING:
     from orchestrator.inputs import FleetInputs
     from orchestrator.planner import Placement, PlacementRules, PlanOptions
-    from orchestrator.planner.baselines import Baseline
     from orchestrator.planner.placement import MeanSizePlan
     from orchestrator.spec import FleetSpec
 
@@ -60,55 +60,39 @@ def plan(
     Demand the fleet cannot serve is listed under `unserved` with the reason; the exit code
     stays 0. The constraints that shaped the plan are listed under `explain`.
     """
-    from orchestrator.inputs import load_inputs, resolve_inputs
-    from orchestrator.planner import PlanOptions, build_problem, plan_problem
     from orchestrator.plan_store import read_placement, save_placement
+    from orchestrator.planner import PlanOptions
+    from orchestrator.planning import DemandOverride, baseline_rows, load_planning
 
     settings = load_settings()
     catalog = load_catalog()
     path = spec_path(env, spec)
-    fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
-    if trace is not None or measured_window_s is not None:
-        from orchestrator.demand import demand_for
-
-        with errors.status("measuring demand…"):
-            fleet, notes = demand_for(fleet, trace=trace, trace_model=trace_model, trace_region=trace_region,
-                                      window_s=window_s, scale=scale, burst_window_s=burst_window_s,
-                                      burst_percentile=burst_percentile, measured_window_s=measured_window_s,
-                                      environment=inputs.environment)
-        for note in notes:
-            errors.print(f"demand: {note}", highlight=False)
-        inputs = resolve_inputs(fleet, catalog, str(path), settings.profiles_dir)
+    options = PlanOptions(time_limit_s=time_limit_s, mip_gap=mip_gap, spot_overprovision=spot_overprovision,
+                          max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd)
+    demand = DemandOverride(trace=trace, trace_model=trace_model, trace_region=trace_region, window_s=window_s, scale=scale,
+                            burst_window_s=burst_window_s, burst_percentile=burst_percentile, measured_window_s=measured_window_s)
+    with errors.status("measuring demand…") if demand.active else contextlib.nullcontext():
+        how, notes = load_planning(path, catalog, options, root=Path.cwd(), policy_rules=policy_rules, demand=demand,
+                                   profiles_dir=settings.profiles_dir)
+    for note in notes:
+        errors.print(f"demand: {note}", highlight=False)
     running = None
     if current is not None:
         running = {(r.model, r.pool): r.count for r in read_placement(current).replicas}
-    options = PlanOptions(time_limit_s=time_limit_s, mip_gap=mip_gap, spot_overprovision=spot_overprovision,
-                          max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd)
-    rules = None
-    if policy_rules:
-        from orchestrator.policy import planning_rules
-
-        rules = planning_rules(fleet, Path.cwd())
-    problem = build_problem(fleet, inputs, running, rules)
     with errors.status("solving…"):
-        placement = plan_problem(problem, options)
+        placement = how.plan(running)
     with errors.status("planning at the mean sizes, for comparison…"):
-        placement = placement.model_copy(update={"mean_size_plan": _mean_size_plan(fleet, inputs, options, rules, path)})
-    compared: list[Baseline] = []
+        placement = placement.model_copy(update={"mean_size_plan": _mean_size_plan(how.spec, how.inputs, options, how.rules, path)})
     if baselines:
-        from orchestrator.planner.baselines import all_baselines
-
         with errors.status("computing baselines…"):
-            compared = all_baselines(fleet, build_problem(fleet, inputs, rules=rules), catalog, options, settings.profiles_dir)
+            compared = how.baselines(catalog, settings.profiles_dir)
+        placement = placement.model_copy(update={"baselines": baseline_rows(compared, placement)})
     if save:
         save_placement(settings, placement)
     if output is OutputFormat.json:
-        payload = placement.model_dump(mode="json")
-        if compared:
-            payload["baselines"] = [_baseline_row(b, placement) for b in compared]
-        print_json(payload)
+        print_json(placement.model_dump(mode="json"))
         return
-    render_placement(placement, compared)
+    render_placement(placement)
 
 
 def _mean_size_plan(fleet: FleetSpec, inputs: FleetInputs, options: PlanOptions, rules: PlacementRules | None, path: Path) -> MeanSizePlan | None:
@@ -119,15 +103,7 @@ def _mean_size_plan(fleet: FleetSpec, inputs: FleetInputs, options: PlanOptions,
     return compared.summary() if compared else None
 
 
-def _baseline_row(baseline: Baseline, placement: Placement) -> dict:
-    saving = None
-    if baseline.cost_per_hour:
-        saving = round(1 - placement.cost_per_hour / baseline.cost_per_hour, 4)
-    return {"name": baseline.name, "description": baseline.description, "cost_per_hour": baseline.cost_per_hour,
-            "serves_all": baseline.serves_all, "detail": baseline.detail, "saving": saving}
-
-
-def render_placement(placement: Placement, compared: list[Baseline]) -> None:
+def render_placement(placement: Placement) -> None:
     """Cost per provider and pool, replicas per model, RTT per region, savings against baselines."""
     gap = "" if placement.solver.mip_gap is None else f", gap {placement.solver.mip_gap:.2%}"
     console.print(f"[bold]{placement.environment}[/]: [bold green]${placement.cost_per_hour:,.2f}/h[/] "
@@ -182,16 +158,15 @@ def render_placement(placement: Placement, compared: list[Baseline]) -> None:
                         ", ".join(sorted({r.pool for r in routes})))
     console.print(latency)
 
-    if compared:
+    if placement.baselines:
         savings = Table(title="Against the baselines", box=box.SIMPLE_HEAD, header_style="bold")
         for column in ("baseline", "$/h", "saving", "note"):
             savings.add_column(column, justify="right" if column in ("$/h", "saving") else "left")
-        for b in compared:
-            row = _baseline_row(b, placement)
+        for b in placement.baselines:
             if b.name == "lp_bound" and b.cost_per_hour:
                 saving, note = "—", f"the plan is {placement.cost_per_hour / b.cost_per_hour - 1:.1%} above this bound"
             else:
-                saving = "—" if row["saving"] is None else f"{row['saving']:.1%}"
+                saving = "—" if b.saving is None else f"{b.saving:.1%}"
                 note = b.detail + ("" if b.serves_all else " (misses SLOs)")
             savings.add_row(b.description, "—" if b.cost_per_hour is None else f"{b.cost_per_hour:,.2f}", saving, note)
         console.print(savings)

@@ -23,8 +23,8 @@ from orchestrator.cli.demand_options import (
 from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from orchestrator.inputs import FleetInputs
     from orchestrator.planner import PlanOptions
+    from orchestrator.planning import DemandOverride
     from orchestrator.providers.base import Step
     from orchestrator.rebalance.run import Move
     from orchestrator.spec import FleetSpec
@@ -63,6 +63,7 @@ def rebalance(
     cloud refuses more nodes (quota, stockout) is held at what it has and the move re-planned.
     """
     from orchestrator.planner import PlanOptions
+    from orchestrator.planning import DemandOverride
 
     settings = load_settings()
     path = spec_path(env, spec)
@@ -81,11 +82,8 @@ def rebalance(
             errors.print(f"no move: saving ${move.saving_per_hour:,.2f}/h is under --min-saving-usd ${min_saving_usd:,.2f}/h")
         return worth_it and not dry_run and (yes or watch or typer.confirm("Apply these steps?", default=False, err=True))
 
-    demand = None
-    if trace is not None or measured_window_s is not None:
-        demand = {"trace": trace, "trace_model": trace_model, "trace_region": trace_region, "window_s": window_s,
-                  "scale": scale, "burst_window_s": burst_window_s, "burst_percentile": burst_percentile,
-                  "measured_window_s": measured_window_s}
+    demand = DemandOverride(trace=trace, trace_model=trace_model, trace_region=trace_region, window_s=window_s, scale=scale,
+                            burst_window_s=burst_window_s, burst_percentile=burst_percentile, measured_window_s=measured_window_s)
     checks = 0
     while True:
         rebalance_once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, transient=quiet,
@@ -97,13 +95,13 @@ def rebalance(
 
 
 def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
-                   step_timeout_s: float, transient: bool = False, demand: dict | None = None,
+                   step_timeout_s: float, transient: bool = False, demand: DemandOverride | None = None,
                    routes: bool = True) -> tuple[Move, int | None]:
     """One rebalance under the environment's lock: finish an interrupted run, plan, let `decide`
     (shown the move) say whether to apply, apply with progress; the move and the applied run's id.
 
     A pool whose cloud refuses to grow (quota, stockout) is held at the nodes it has and the
-    move planned again, and shown to `decide` again. `demand` holds `demand_for`'s options
+    move planned again, and shown to `decide` again. `demand` says where demand comes from
     (a trace, a measured window) when the spec's own demand is not the one to plan for.
     Routes (weighted DNS, docs/routes.md) follow every applied move, and a move with
     nothing to do when `routes`; a dry run passes `routes=False`.
@@ -111,6 +109,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     from orchestrator.inputs import load_inputs
     from orchestrator.ledger import open_ledger, record_placement
     from orchestrator.plan_store import save_placement
+    from orchestrator.planning import with_demand
     from orchestrator.rebalance.execute import StepFailed
     from orchestrator.rebalance.journal import environment_lock
     from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
@@ -121,8 +120,12 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
     try:
         providers = providers_for(fleet, inputs.environment, store, url, settings)
-        if demand is not None:
-            fleet, inputs = _with_demand(fleet, path, settings, store, inputs.environment, demand)
+        if demand is not None and demand.active:
+            with errors.status("measuring demand…"):
+                fleet, inputs, notes = with_demand(fleet, inputs, path, load_catalog(), demand, store=store,
+                                                   profiles_dir=settings.profiles_dir)
+            for note in notes:
+                errors.print(f"demand: {note}", highlight=False)
         with environment_lock(store, inputs.environment):
             with StepProgress("finishing an interrupted rebalance", transient) as progress:
                 resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,
@@ -167,19 +170,6 @@ def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings) -> None:
         changes = realize_routes(fleet, move.target, settings)
     for change in changes:
         errors.print(f"  ✓ route: {change}", highlight=False)
-
-
-def _with_demand(fleet: FleetSpec, path: Path, settings: Settings, store, environment: str,
-                 demand: dict) -> tuple[FleetSpec, FleetInputs]:
-    """The spec and inputs with demand from a trace or measured from the running replicas (notes shown)."""
-    from orchestrator.demand import demand_for
-    from orchestrator.inputs import resolve_inputs
-
-    with errors.status("measuring demand…"):
-        fleet, notes = demand_for(fleet, store=store, environment=environment, **demand)
-    for note in notes:
-        errors.print(f"demand: {note}", highlight=False)
-    return fleet, resolve_inputs(fleet, load_catalog(), str(path), settings.profiles_dir)
 
 
 class StepProgress:

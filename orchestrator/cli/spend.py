@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import shutil
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from orchestrator.catalog.price_catalog import PriceCatalog
+    from orchestrator.inputs import FleetInputs
     from orchestrator.ledger import SpendSummary, Window
     from orchestrator.ledger.reconcile import ReconcileRow
     from orchestrator.planner.placement import Placement
@@ -93,17 +93,17 @@ def record(
     from orchestrator.ledger.record import latest_apply, placement_digest
 
     settings = load_settings()
-    path, fleet, name, store = open_spend(env, spec)
+    path, _fleet, name, store = open_spend(env, spec)
     now = dt.datetime.now(dt.UTC)
     catalog = load_catalog()
-    _fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
+    fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
     report: dict = {"environment": name, "at": now.isoformat(), "placement": None, "repriced": [], "tokens": []}
     if plan:
-        placement, baselines = _placement(settings, name, placement_file)
+        placement = _placement(settings, name, placement_file)
         last = latest_apply(store, name)
         recorded = False
         if last is None or last.placement_sha256 != placement_digest(placement):
-            cost, detail = (_baseline(fleet, catalog, settings, baselines) if baseline
+            cost, detail = (_baseline(fleet, inputs, catalog, settings, placement) if baseline
                             else (None, "not computed (spend record --no-baseline)"))
             recorded = record_placement(store, name, placement, now, baseline_cost_per_hour=cost, baseline_detail=detail)
         applied = latest_apply(store, name)
@@ -120,42 +120,34 @@ def record(
     _render_record(report, tokens)
 
 
-def _placement(settings: Settings, environment: str, file: Path | None) -> tuple[Placement, list[dict]]:
-    """The placement to record (and the baselines a `plan --format json` file carries)."""
-    from orchestrator.plan_store import latest_placement
-    from orchestrator.planner.placement import Placement
+def _placement(settings: Settings, environment: str, file: Path | None) -> Placement:
+    """The placement to record: `file` (what `plan --format json` writes), else the latest stored plan."""
+    from orchestrator.plan_store import latest_placement, read_placement
 
     if file is None:
         placement = latest_placement(settings, environment)
         if placement is None:
             raise InputError(f"no stored plan for {environment}. To fix: run `orchestrator plan --env {environment}` "
                              "first, or pass --placement FILE")
-        return placement, []
-    try:
-        document = json.loads(file.read_text())
-        baselines = document.pop("baselines", []) if isinstance(document, dict) else []
-        placement = Placement.model_validate(document)
-    except FileNotFoundError:
-        raise InputError(f"{file}: no such placement file. To fix: pass the JSON `orchestrator plan --format json` writes") from None
-    except ValueError as exc:
-        raise InputError(f"{file}: not a placement ({str(exc).splitlines()[0]}). "
-                         "To fix: pass the JSON `orchestrator plan --format json` writes") from None
+        return placement
+    placement = read_placement(file)
     if placement.environment != environment:
         raise InputError(f"{file}: a placement of '{placement.environment}', not of '{environment}'. "
                          f"To fix: pass --env {placement.environment}, or that environment's placement")
-    return placement, baselines
+    return placement
 
 
-def _baseline(fleet: FleetSpec, catalog: PriceCatalog, settings: Settings, baselines: list[dict]) -> tuple[float | None, str]:
-    """Baseline (a)'s $/h and what it is: from the placement file when it carries one, else computed."""
-    given = next((b for b in baselines if b.get("name") == "single_cloud"), None)
-    if given is not None:
-        return (given.get("cost_per_hour") if given.get("serves_all") else None), given.get("detail", "")
-    from orchestrator.planner import PlanOptions
-    from orchestrator.planner.baselines import single_cloud
+def _baseline(fleet: FleetSpec, inputs: FleetInputs, catalog: PriceCatalog, settings: Settings,
+              placement: Placement) -> tuple[float | None, str]:
+    """Baseline (a)'s $/h and what it is: the one the plan carries (`plan` computed it), else computed as `plan` does
+    (`orchestrator.planning`: the same guardrails and default options)."""
+    from orchestrator.planning import planning, single_cloud_of
 
+    carried = single_cloud_of(placement)
+    if carried is not None:
+        return carried
     with errors.status("computing the single-cloud baseline…"):
-        computed = single_cloud(fleet, catalog, PlanOptions(), settings.profiles_dir)
+        computed = planning(fleet, inputs, root=Path.cwd()).single_cloud(catalog, settings.profiles_dir)
     return (computed.cost_per_hour if computed.serves_all else None), computed.detail
 
 

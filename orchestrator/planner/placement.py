@@ -120,6 +120,17 @@ class MeanSizePlan(_Row):
     carried_share: float = Field(description="Share of the real demand (its size mix, at its planned rate) that plan carries within the SLO.")
 
 
+class BaselineRow(_Row):
+    """What the placement is compared with (`planner.baselines`): one way of placing replicas without gpufleet."""
+
+    name: str = Field(description="single_cloud, greedy, per_region or lp_bound.")
+    description: str = ""
+    cost_per_hour: float | None = Field(description="$/h of the baseline; None when it does not apply.")
+    serves_all: bool = Field(description="False when the baseline cannot meet every SLO.")
+    detail: str = ""
+    saving: float | None = Field(None, description="1 - this plan's $/h / the baseline's.")
+
+
 class UnservedRow(_Row):
     model: str
     region: str | None = None
@@ -148,3 +159,6 @@ class Placement(_Row):
     spot_overprovision: float = Field(0.25, description="Spot replicas count at 1/(1+x) of their capacity in this plan.")
     mean_size_plan: MeanSizePlan | None = Field(None, description="What a plan at the mean request sizes and rate would cost "
                                                 "and carry of this demand (`plan`); None when the demand has no size mix and no peak factor.")
+    baselines: list[BaselineRow] | None = Field(None, description="The baselines of `planner.baselines` under the same SLOs, "
+                                                "guardrails and options, with this plan's saving against each (`plan`); "
+                                                "None when not computed (`plan --no-baselines`).")

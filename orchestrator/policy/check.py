@@ -75,7 +75,7 @@ def check_environment(
     if only in (None, "terraform"):
         documents += stack_documents(root, spec, spec_path, stacks_dir)
     if only in (None, "placement"):
-        documents.append(plan_document(spec, spec_path, plan_file))
+        documents.append(plan_document(spec, spec_path, plan_file, root))
     return PolicyReport(spec.environment or "", tuple(documents), tuple(policies.evaluate(documents, data)))
 
 
@@ -83,7 +83,7 @@ def conftest_inputs(spec: FleetSpec, spec_path: Path, root: Path, plan_file: Pat
     """The rules' data (`{"gpufleet": ...}`) and the plan as the rules read it, to run the same
     policies under conftest or OPA."""
     _, data = _rules(spec, root)
-    return {DATA_ROOT: data}, plan_document(spec, spec_path, plan_file)
+    return {DATA_ROOT: data}, plan_document(spec, spec_path, plan_file, root)
 
 
 def enforce_placement(spec: FleetSpec, placement: Placement, root: Path) -> PolicyReport:

@@ -5,7 +5,8 @@ Stacks: the environment's synth output under `cdktf.out/stacks/`, synthesized fi
 or the stacks code; or a directory given explicitly, read as it is.
 
 Plan: a placement file given explicitly; else the latest stored plan
-(`<state dir>/plans/latest.json`); else one planned now.
+(`<state dir>/plans/latest.json`); else one planned now, as `orchestrator plan` plans it
+(within the placement guardrails: `orchestrator.planning`).
 """
 
 from __future__ import annotations
@@ -77,22 +78,23 @@ def stack_documents(root: Path, spec: FleetSpec, spec_path: Path, stacks_dir: Pa
     return [read_stack(f) for f in files]
 
 
-def _plan_now(spec_path: Path) -> Placement:
-    """Plan the environment now, when no plan is given or stored."""
+def _plan_now(spec_path: Path, root: Path) -> Placement:
+    """Plan the environment now, when no plan is given or stored: as `orchestrator plan` does (`orchestrator.planning`),
+    within the placement policies' guardrails, so the check is of the plan `plan` would store."""
     try:
-        from orchestrator.planner import plan_fleet
+        from orchestrator.planning import load_planning
     except ImportError as exc:
         raise InputError(f"no plan to check: none given, none stored, and the planner cannot run ({exc}). "
                          "To fix: pass --plan FILE") from None
     from orchestrator.catalog.price_catalog import load_price_catalog
-    from orchestrator.inputs import load_inputs
 
-    spec, inputs = load_inputs(spec_path, load_price_catalog(load_settings().catalog_dir))
-    return plan_fleet(spec, inputs)
+    settings = load_settings()
+    how, _notes = load_planning(spec_path, load_price_catalog(settings.catalog_dir), root=root, profiles_dir=settings.profiles_dir)
+    return how.plan()
 
 
-def plan_document(spec: FleetSpec, spec_path: Path, plan_file: Path | None = None) -> Document:
-    """The plan to check, as the placement rules read it."""
+def plan_document(spec: FleetSpec, spec_path: Path, plan_file: Path | None = None, root: Path | None = None) -> Document:
+    """The plan to check, as the placement rules read it; a plan made now reads the policies under `root` (default: here)."""
     from orchestrator.plan_store import LATEST, plans_dir, read_placement  # imports the planner (HiGHS): only when a plan is read
 
     environment = spec.environment or ""
@@ -102,7 +104,7 @@ def plan_document(spec: FleetSpec, spec_path: Path, plan_file: Path | None = Non
     elif latest.exists():
         placement, source = read_placement(latest), str(latest)
     else:
-        placement, source = _plan_now(spec_path), "planned now (no stored plan)"
+        placement, source = _plan_now(spec_path, root or Path.cwd()), "planned now (no stored plan)"
     if placement.environment != environment:
         raise InputError(f"{source}: the plan is for environment '{placement.environment}', not '{environment}'. "
                          "To fix: pass that environment's spec, or a plan of this one")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from orchestrator.catalog.price_catalog import PriceCatalog
 from orchestrator.inputs import FleetInputs
-from orchestrator.planner import Placement, PlanOptions, build_problem, plan_problem
+from orchestrator.planner import Placement, PlanOptions
 from orchestrator.providers.base import FleetState, Provider, ReplicaSpec, ResizePool
 from orchestrator.providers.errors import CapacityUnavailable, QuotaExceeded
 from orchestrator.rebalance.execute import StepFailed, execute
@@ -122,12 +122,12 @@ def prepare(
     `held` pools cannot grow past the nodes they have now (their cloud refused more: a quota
     or a stockout), so the plan moves their share elsewhere.
     """
-    from orchestrator.policy import enforce_placement, planning_rules
+    from orchestrator.planning import planning
+    from orchestrator.policy import enforce_placement
 
     current = fleet_of(observe(providers))
     inputs = hold_pools(inputs, {pool: current.nodes.get(pool, 0) for pool in held})
-    problem = build_problem(spec, inputs, current.replicas, planning_rules(spec, policy_root))
-    target = plan_problem(problem, options)
+    target = planning(spec, inputs, options, root=policy_root).plan(current.replicas)  # as `orchestrator plan` plans
     report = enforce_placement(spec, target, policy_root)  # raises PolicyDenied naming the rules
     steps = plan_steps(current, target, replica_specs(spec, target))
     return Move(inputs.environment, current, target, steps, _cost(current, target), target.cost_per_hour,

@@ -208,7 +208,7 @@ def test_bad_burst_options_exit_2(capsys: pytest.CaptureFixture[str], burst_trac
 def test_rebalance_passes_the_burst_options_on(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                burst_trace: Path) -> None:
     seen: dict[str, object] = {}
-    monkeypatch.setattr("orchestrator.cli.rebalance.rebalance_once", lambda *a, **kw: seen.update(kw["demand"]))
+    monkeypatch.setattr("orchestrator.cli.rebalance.rebalance_once", lambda *a, **kw: seen.update(kw["demand"].options()))
     code, _, err = run(capsys, "rebalance", "--env", "local", "--trace", str(burst_trace), "--burst-window-s", "30",
                        "--burst-percentile", "95", "--dry-run")
     assert code == 0, err
