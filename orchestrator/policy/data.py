@@ -6,7 +6,12 @@ Three layers, later ones win (objects merge key by key, lists and scalars are re
 2. facts of the fleet spec: `environment`, `budget_usd_per_hour`, and `models` —
    `{name: {min_replicas, spread: {across, min} | null, residency: {providers, regions,
    continents}}}`;
-3. the spec's `policies.data`, where an environment tightens or loosens a default.
+3. the spec's `policies.data`, where an environment tightens or loosens a default
+   (`apply_overrides`): there a `null` deletes the key it is set on inside an object
+   (`residency_areas: {eu: null}` drops the default `eu` area), and an explicit empty object
+   replaces what it is set on (`residency_areas: {}`: no area at all). A top-level key keeps
+   a `null` as its value: the rules read every top-level key, and null means something there
+   (`budget_usd_per_hour: null`: no cap).
 """
 
 from __future__ import annotations
@@ -45,7 +50,21 @@ def policy_data(spec: FleetSpec, defaults: dict[str, Any]) -> dict[str, Any]:
                 f"policies.data.{key}: unknown policy data key.{did_you_mean(key, known)} Known keys: {', '.join(known)}. "
                 "To fix: correct the key, or add it with a default to a policies/*/data file first (docs/policies.md)"
             )
-    return deep_merge(deep_merge(defaults, spec_facts(spec)), spec.policies.data)
+    return apply_overrides(deep_merge(defaults, spec_facts(spec)), spec.policies.data, top=True)
+
+
+def apply_overrides(base: dict[str, Any], overrides: dict[str, Any], *, top: bool = False) -> dict[str, Any]:
+    """`base` with an environment's `policies.data` applied: objects merge key by key, `null` deletes the key
+    (below the `top` level), an empty object `{}` replaces, anything else (lists, scalars) replaces."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if value is None and not top:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and value:
+            merged[key] = apply_overrides(merged[key] if isinstance(merged.get(key), dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def placement_rules(data: dict[str, Any]) -> PlacementRules:

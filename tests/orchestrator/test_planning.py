@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import ENVIRONMENTS, REPO
 from tests.conftest import run_cli as run
 from tests.orchestrator.cli.test_plan_cli import hybrid_plan  # noqa: F401  (a fixture: the hybrid plan, once per module)
 
@@ -56,6 +56,12 @@ def test_without_the_guardrails_the_plan_is_denied(capsys: pytest.CaptureFixture
     (tmp_path / "free.json").write_text(out)
     code, out, _ = run(capsys, "policy", "check", "--env", "hybrid", "--only", "placement", "--plan", str(tmp_path / "free.json"))
     assert code == 1 and "✗ blocked" in out
+    # a fleet that opts out of the default guardrails (null deletes a key, {} replaces an object) passes
+    spec = tmp_path / "hybrid.yaml"
+    spec.write_text((ENVIRONMENTS / "hybrid.yaml").read_text().replace(
+        "  paths: [policies]\n", "  paths: [policies]\n  data:\n    residency_areas: {}\n    max_spot_share: {default: null}\n"))
+    code, out, _ = run(capsys, "policy", "check", "--spec", str(spec), "--only", "placement", "--plan", str(tmp_path / "free.json"))
+    assert code == 0 and "✓ passed" in out, out
 
 
 def test_the_placement_json_round_trips(capsys: pytest.CaptureFixture[str], plan_file: Path) -> None:

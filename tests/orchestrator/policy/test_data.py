@@ -51,3 +51,24 @@ def test_spec_policy_data_wins_merging_objects_and_replacing_lists() -> None:
 def test_unknown_keys_are_errors_with_a_suggestion() -> None:
     with pytest.raises(PolicyError, match=r"policies\.data\.node_ceiling: unknown policy data key\. Did you mean 'node_ceilings'\?"):
         policy_data(spec("policies:\n  data:\n    node_ceiling: {prod: 8}\n"), DEFAULTS)
+
+
+def test_null_deletes_a_default_key_and_an_empty_object_replaces() -> None:
+    from orchestrator.policy.data import placement_rules
+
+    defaults = {**DEFAULTS, "residency_areas": {"eu": {"continents": ["europe"], "allow_onprem": True}},
+                "max_spot_share": {"default": 0.5}}
+    merged = policy_data(spec("policies:\n  data:\n    residency_areas: {}\n"), defaults)
+    assert merged["residency_areas"] == {} and placement_rules(merged).residency_areas == ()
+    merged = policy_data(spec("policies:\n  data:\n    residency_areas: {eu: null, apac: {continents: [asia]}}\n"
+                              "    max_spot_share: {default: null, chat: 0.2}\n    node_ceilings: {prod: null}\n"), defaults)
+    assert merged["residency_areas"] == {"apac": {"continents": ["asia"]}}
+    assert merged["max_spot_share"] == {"chat": 0.2} and placement_rules(merged).spot_cap("code") == 1.0
+    assert merged["node_ceilings"] == {"default": 16}
+
+
+def test_null_inside_a_new_object_is_dropped_and_a_top_level_null_is_a_value() -> None:
+    merged = policy_data(spec("policies:\n  data:\n    licences: {q: {models: [q*], providers: null}}\n"
+                              "    budget_usd_per_hour: null\n"), {**DEFAULTS, "licences": {}})
+    assert merged["licences"] == {"q": {"models": ["q*"]}}
+    assert "budget_usd_per_hour" in merged and merged["budget_usd_per_hour"] is None  # null: no cap, as the rules read it
