@@ -282,21 +282,26 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
 
     # certificate: every pair left out has a reduced cost (against the full LP's duals) larger than
     # the incumbent's distance from the LP bound, so it is in no placement cheaper than the incumbent
-    lp_form, certified = form, False
-    for _ in range(MAX_PRICING_ROUNDS):
-        if not run.values.size or not full_lp or left() <= 0:
-            break  # out of time: the incumbent stands, bounded by the full LP
+    lp_form, certified = form, _every_pair(problem, hosts)  # nothing left out: the MILP's own bound holds
+    while not certified and run.values.size and full_lp:
         added = price_out(lp_form, lp.row_duals, hosts, threshold=run.objective - lp.objective)
         if not added:
             certified = True
-            break
-        logger.info("%s: %d pruned (model, pool) pairs could beat the incumbent; solving with them",
-                    problem.environment, sum(map(len, added.values())))
-        previous, values = form, run.values
-        hosts = _merge(hosts, added)
-        form = Formulation(problem, options, hosts, form.mode, form.service_cap)
-        run = _solve_mip(form, max(left(), 1.0), solver_gap, _start_from(form, previous, values))
+        elif left() <= 0:
+            break  # out of time: the incumbent stands, bounded by the full LP
+        else:
+            logger.info("%s: %d pruned (model, pool) pairs could beat the incumbent; solving with them",
+                        problem.environment, sum(map(len, added.values())))
+            previous, values = form, run.values
+            hosts = _merge(hosts, added)
+            form = Formulation(problem, options, hosts, form.mode, form.service_cap)
+            run = _solve_mip(form, max(left(), 1.0), solver_gap, _start_from(form, previous, values))
+            certified = _every_pair(problem, hosts)
     return _solution(form, run, started, lp.objective if full_lp else None, certified)
+
+
+def _every_pair(problem: Problem, hosts: dict[str, list[str]]) -> bool:
+    return all(len(hosts.get(m, ())) == len(pools) for m, pools in problem.hosts.items())
 
 
 def _merge(hosts: dict[str, list[str]], added: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -77,8 +77,8 @@ def test_every_planned_pool_carries_its_routed_mix_within_the_slo(mix: list[tupl
     placement = plan_fleet(spec, inputs, OPTIONS)
     load = recomputed_load(placement)
     replicas = {(r.model, r.pool): r.count for r in placement.replicas}
-    for key in set(load) | set(replicas):
-        assert load.get(key, 0.0) <= replicas.get(key, 0) + 1e-6, (key, load.get(key), replicas.get(key))
+    for key in set(load) | set(replicas):  # 1e-5 relative: the contract rounds req/s to 6 decimals, HiGHS is feasible to 1e-7
+        assert load.get(key, 0.0) <= replicas.get(key, 0) * (1 + 1e-5) + 1e-6, (key, load.get(key), replicas.get(key))
     rows = {(r.model, r.pool): r for r in placement.mix_check}
     assert set(rows) == set(load) | set(replicas)
     for row in rows.values():
