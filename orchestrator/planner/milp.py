@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 SERVICE_TOLERANCE = 1e-6  # relative slack on the least service shortfall once it is fixed
 MAX_PRICING_ROUNDS = 50
+SERVICE_TIME_SHARE = 0.5  # when some demand goes unserved: the penalised and the service solves each take half the time left
 SOLVER_GAP_SHARE = 0.9  # HiGHS's gap is on cost plus tie-breaks; asking for 90 % of it keeps the gap on $/h within --mip-gap
 
 __all__ = ["PlanOptions", "Solution", "solve"]
@@ -267,11 +268,12 @@ def solve(problem: Problem, options: PlanOptions) -> Solution:
         return _solution(form, lp, started, lp.objective if full_lp else None, certified=False)
 
     start = (_current_start(form) if problem.current else {}) or _rounded_start(form, lp.values) or _greedy_start(form)
-    run = _solve_mip(form, left(), solver_gap, start)
+    short = form.service(lp.values) > 1e-6  # even the LP leaves some unserved: keep time for the service and cost solves
+    run = _solve_mip(form, left() * (SERVICE_TIME_SHARE if short else 1.0), solver_gap, start)
     if run.values.size and form.service(run.values) > 1e-6:
-        # something goes unserved: find the least shortfall first, then the cheapest plan at it
+        # something goes unserved: the least shortfall first (from the penalised incumbent), then the cheapest plan at it
         service_form = Formulation(problem, options, dict(problem.hosts), "service")
-        best = _solve_mip(service_form, max(left(), 1.0), 0.0, _start_from(service_form, form, run.values))
+        best = _solve_mip(service_form, max(left() * SERVICE_TIME_SHARE, 1.0), 0.0, _start_from(service_form, form, run.values))
         if best.values.size:
             cap = service_form.service(best.values)
             cap += SERVICE_TOLERANCE * max(1.0, cap)
