@@ -101,16 +101,19 @@ def render(report: ReplayReport) -> None:
         console.print(f"[yellow]clipped[/] {report.clipped} request(s) to the model's max_model_len "
                       f"({', '.join(f'{m}: {n}' for m, n in report.max_model_len.items())}): the measured requests "
                       "are shorter than the trace's")
-    table = Table(title=f"Measured against the SLO ({report.scope})", header_style="bold")
-    for column in ("model", "region", "requests", "errors", "within SLO", "TTFT p50/p95 ms", "TPOT p50/p95 ms",
-                   "SLO TTFT/TPOT ms", "meets SLO", "offered req/s", "plan: planned req/s", "plan: capacity req/s"):
+    if report.length_mismatches:
+        console.print(f"[yellow]{report.length_mismatches} answered request(s) served other token counts than asked[/]")
+    table = Table(title=f"Measured against each model's SLO, per {report.scope} (the gateway does not say which pool "
+                        "answered)", header_style="bold")
+    for column in ("model", "region", "requests", "errors", "within SLO", "TTFT ms p50/p95 (SLO)",
+                   "TPOT ms p50/p95 (SLO)", "meets", "req/s offered", "plan: req/s planned/capacity"):
         table.add_column(column, justify="left" if column in ("model", "region") else "right")
     for m in [*report.models, *report.regions]:
         plan = m.plan
+        promise = (f"{plan.planned_rps:.2f}/{plan.capacity_rps:.2f} ({plan.replicas} repl., {plan.capacity_source})"
+                   if plan else ("-" if m.region else "no plan stored"))
         table.add_row(m.model, m.region or "all", str(m.requests), str(m.errors), f"{m.attainment:.1%}",
-                      f"{_ms(m.ttft_p50_ms)}/{_ms(m.ttft_p95_ms)}",
-                      f"{_ms(m.tpot_p50_ms)}/{_ms(m.tpot_p95_ms)}", f"{m.slo_ttft_p95_ms:g}/{m.slo_tpot_p95_ms:g}",
-                      "[green]yes[/]" if m.meets_slo else "[red]no[/]", f"{m.offered_rps:.2f}",
-                      f"{plan.planned_rps:.2f}" if plan else "-",
-                      f"{plan.capacity_rps:.2f} ({plan.replicas} repl.)" if plan else "- (no plan stored)")
+                      f"{_ms(m.ttft_p50_ms)}/{_ms(m.ttft_p95_ms)} ({m.slo_ttft_p95_ms:g})",
+                      f"{_ms(m.tpot_p50_ms)}/{_ms(m.tpot_p95_ms)} ({m.slo_tpot_p95_ms:g})",
+                      "[green]yes[/]" if m.meets_slo else "[red]no[/]", f"{m.offered_rps:.2f}", promise)
     console.print(table)

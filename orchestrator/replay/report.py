@@ -64,6 +64,7 @@ class ReplayReport:
     requests: int
     errors: int
     clipped: int
+    length_mismatches: int  # answered requests whose served prompt or output tokens differ from what was asked
     max_model_len: dict[str, int]
     scope: str
     models: list[ModelReport]
@@ -127,8 +128,10 @@ def build_report(spec: FleetSpec, environment: str, gateway_url: str, schedule: 
         environment=environment, gateway_url=gateway_url, trace=schedule.source, format=schedule.format.value,
         window_start_s=schedule.window.start_s, window_end_s=schedule.window.end_s, speed=schedule.speed,
         scale=schedule.scale, seed=schedule.seed, duration_s=duration, requests=len(results),
-        errors=sum(not r.ok for r in results), clipped=schedule.clipped, max_model_len=dict(schedule.limits),
-        scope="environment (the gateway does not say which pool answered)",
+        errors=sum(not r.ok for r in results), clipped=schedule.clipped,
+        length_mismatches=sum(r.ok and (r.input_tokens_served, r.output_tokens_served) != (r.input_tokens, r.output_tokens)
+                              for r in results), max_model_len=dict(schedule.limits),
+        scope="environment",  # the gateway does not say which pool answered
         models=[_summarize(spec, m, None, rs, duration, placement) for m, rs in sorted(by_model.items())],
         regions=[_summarize(spec, m, g, rs, duration, placement) for (m, g), rs in sorted(by_region.items())],
         plan_cost_per_hour=placement.cost_per_hour if placement else None)

@@ -195,7 +195,7 @@ def test_a_replay_sends_each_request_at_its_time_with_exact_lengths_and_measures
     assert [b["max_tokens"] for b in worker.seen] == [6, 3, 8, 1, 4]
     assert all(b["ignore_eos"] and b["stream"] for b in worker.seen)
     gaps = [b - a for a, b in zip(worker.sent_at, worker.sent_at[1:], strict=False)]
-    assert all(0.2 < g < 0.5 for g in gaps), gaps  # 0.6 s apart in the trace, at speed 2
+    assert all(0.15 < g < 0.55 for g in gaps), gaps  # 0.6 s apart in the trace, at speed 2: 0.3 s
     assert [r.ok for r in results] == [True, True, True, False, True]
     ok = [r for r in results if r.ok]
     assert all(15 <= r.ttft_ms < 1000 and r.e2e_ms >= r.ttft_ms for r in ok)
