@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from orchestrator.errors import InputError
 from orchestrator.settings import load_settings
@@ -16,7 +17,26 @@ from orchestrator.spec.checks import did_you_mean
 
 DEFAULT_ENVIRONMENT = "local"
 
-console = Console()
+PIPE_WIDTH = 4096
+"""Columns of stdout when it is not a terminal (a file, a pipe, a pager) and COLUMNS is unset."""
+
+
+class StdoutConsole(Console):
+    """Rich on stdout: as wide as the terminal on a terminal; elsewhere (a file, `| less`, `| grep`) as wide
+    as the tables need (PIPE_WIDTH), so their cells are never cut to `aws-u…` at 80 columns. COLUMNS wins."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+            return ConsoleDimensions(PIPE_WIDTH, super().size.height)
+        return super().size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = StdoutConsole()
 errors = Console(stderr=True, soft_wrap=True)  # messages stay one line each, for grep and logs
 
 
@@ -52,3 +72,28 @@ def spec_path(env: str | None, spec: Path | None) -> Path:
 def print_json(payload: Any) -> None:
     """Machine output: JSON alone on stdout."""
     typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for `--format json` (`--format json`, `--format=json`, `-f json`, `-fjson`)."""
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            return False
+        if arg in ("--format", "-f") and index + 1 < len(argv) and argv[index + 1] == "json":
+            return True
+        if arg in ("--format=json", "-fjson", "-f=json"):
+            return True
+    return False
+
+
+def error_json(kind: str, exit_code: int, message: str, error: Exception | None = None) -> dict[str, Any]:
+    """An error as the JSON object `--format json` prints on stdout: `{"error": {kind, exit_code, message[, issues]}}`.
+
+    kind: `input` (exit 2: bad input), `usage` (exit 2: a bad option or argument), `failure` (exit 1).
+    A spec's problems are listed one by one under `issues` ({file, line, path, message}).
+    """
+    body: dict[str, Any] = {"kind": kind, "exit_code": exit_code, "message": message}
+    issues = getattr(error, "issues", None)
+    if issues is not None:
+        body["issues"] = [{"file": getattr(error, "file", None), "line": i.line, "path": i.path, "message": i.message} for i in issues]
+    return {"error": body}

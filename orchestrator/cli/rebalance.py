@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from orchestrator.planning import DemandOverride
     from orchestrator.providers.base import Step
     from orchestrator.rebalance.run import Move
+    from orchestrator.rebalance.steps import Fleet
     from orchestrator.spec import FleetSpec
 
 logger = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                     return move, None
                 _announce_new_gateway_key(settings, inputs.environment)
                 try:
-                    with StepProgress(f"rebalancing {inputs.environment}", transient, move.steps) as progress:
+                    with StepProgress(f"rebalancing {inputs.environment}", transient, move.steps, move.current) as progress:
                         run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
                                        on_step=progress.done, on_wait=progress.waiting)
                 except StepFailed as exc:
@@ -175,8 +176,9 @@ def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings) -> None:
 class StepProgress:
     """A progress bar over a run's steps (on stderr), its line saying what the current step waits for."""
 
-    def __init__(self, title: str, transient: bool, steps: list | None = None) -> None:
+    def __init__(self, title: str, transient: bool, steps: list | None = None, current: Fleet | None = None) -> None:
         self.title = title
+        self.current = current  # the fleet before the steps, so each says how many replicas it starts or stops
         self.total = len(steps) if steps is not None else None
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=errors, transient=transient)
@@ -196,12 +198,13 @@ class StepProgress:
 
     def waiting(self, seq: int, step: Step, note: str) -> None:
         self._ensure()
-        self.progress.update(self.task, description=f"step {seq + 1}: {_describe(step)} — {note}")
+        self.progress.update(self.task, description=f"step {seq + 1}: {_describe(step, _before(self.current, step))} — {note}")
 
     def done(self, seq: int, step: Step) -> None:
         self._ensure()
-        self.progress.update(self.task, completed=seq + 1, description=f"step {seq + 1}: {_describe(step)} ✓")
-        self.progress.console.print(f"  ✓ step {seq + 1}{f'/{self.total}' if self.total else ''}: {_describe(step)}")
+        described = _describe(step, _before(self.current, step))
+        self.progress.update(self.task, completed=seq + 1, description=f"step {seq + 1}: {described} ✓")
+        self.progress.console.print(f"  ✓ step {seq + 1}{f'/{self.total}' if self.total else ''}: {described}")
 
 
 def _announce_new_gateway_key(settings, environment: str) -> None:
@@ -219,11 +222,24 @@ def _below_target(move: Move) -> bool:
     return any(move.current.replicas.get((r.model, r.pool), 0) < r.count for r in move.target.replicas)
 
 
-def _describe(step) -> str:
+def _describe(step: Step, before: int | None = None) -> str:
+    """A step in words; with `before` (replicas of its model in its pool when the move was planned) it says how many start or stop.
+
+    A scale step's `count` is the replicas to have after it, not how many to start: 1 → 2 is "start 1 × m in p (1 → 2)".
+    """
     if step.kind == "resize_pool":
         return f"pool {step.pool} → {step.nodes} nodes"
-    verb = "start" if step.kind == "scale_up" else "drain to"
-    return f"{verb} {step.count} × {step.model} in {step.pool}"
+    if before is None:  # a step resumed from the journal: what ran before it is not known here
+        return f"{'scale up' if step.kind == 'scale_up' else 'drain'} {step.model} in {step.pool} to {step.count} replica{'s' if step.count != 1 else ''}"
+    verb, change = ("start", step.count - before) if step.kind == "scale_up" else ("stop", before - step.count)
+    return f"{verb} {change} × {step.model} in {step.pool} ({before} → {step.count})"
+
+
+def _before(current: Fleet | None, step: Step) -> int | None:
+    """Replicas of the step's model in its pool before the move (None: not known, or a pool step)."""
+    if current is None or step.kind == "resize_pool":
+        return None
+    return current.replicas.get((step.model, step.pool), 0)
 
 
 def _move_json(move: Move, applied: bool) -> dict:
@@ -263,7 +279,7 @@ def render_move(move: Move) -> None:
     if not move.steps:
         console.print("[green]nothing to do:[/] the fleet matches the plan")
     for index, step in enumerate(move.steps, 1):
-        console.print(f"  {index}. {_describe(step)}")
+        console.print(f"  {index}. {_describe(step, _before(move.current, step))}")
     for warning in move.warnings:
         console.print(f"[yellow]policy warning:[/] {warning}")
 

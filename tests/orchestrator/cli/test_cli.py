@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 import yaml
 
-from orchestrator.cli import common
 from tests.conftest import ENVIRONMENTS, REPO
 from tests.conftest import run_cli as run
 
@@ -130,8 +129,7 @@ def test_catalog_show_h100_json_spans_three_clouds(capsys: pytest.CaptureFixture
     assert per_gpu == sorted(per_gpu)
 
 
-def test_catalog_show_filters_and_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(common.console, "width", 200)
+def test_catalog_show_filters_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "catalog", "show", "--gpu", "H100", "--provider", "gcp", "--region", "europe-west4", "--capacity", "spot")
     assert code == 0 and "a3-highgpu" in out and "europe-west4" in out
     assert "as of" in out
