@@ -63,6 +63,7 @@ def check(
 @app.command()
 def test(
     paths: Annotated[list[Path] | None, typer.Argument(help="Policy directories (default: policies).", file_okay=False)] = None,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """Run the Rego unit tests (`test_*` rules in `*_test.rego`) and report policy lines no test reaches.
 
@@ -71,6 +72,15 @@ def test(
     from orchestrator.policy import PolicySet
 
     run = PolicySet(paths or [Path("policies")], tests=True).run_tests()
+    ok = not (run.failed or run.uncovered or run.unreached)
+    if output is OutputFormat.json:
+        print_json({"passed": ok, "counts": {"passed": len(run.passed), "failed": len(run.failed)},
+                    "tests": [{"file": t.file, "test": f"{t.package}.{t.rule}", "passed": True} for t in run.passed]
+                    + [{"file": t.file, "test": f"{t.package}.{t.rule}", "passed": False, "reason": reason} for t, reason in run.failed],
+                    "uncovered": run.uncovered, "unreached": list(run.unreached)})
+        if not ok:
+            raise typer.Exit(1)
+        return
     for test, reason in run.failed:
         console.print(f"[red]FAIL[/] {escape(test.file)}: {test.package}.{test.rule}: {escape(reason)}", highlight=False, soft_wrap=True)
     for file, lines in run.uncovered.items():
@@ -78,7 +88,7 @@ def test(
     for file in run.unreached:
         console.print(f"[yellow]UNCOVERED[/] {escape(file)}: no test reaches it", highlight=False, soft_wrap=True)
     console.print(f"{len(run.passed)} passed, {len(run.failed)} failed")
-    if run.failed or run.uncovered or run.unreached:
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -88,6 +98,7 @@ def export(
     env: EnvOption = None,
     spec: SpecOption = None,
     plan: PlanOption = None,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """Write the rules' data (data.json) and the plan as they read it (placement.json), to run
     the same policies under conftest or OPA:
@@ -102,4 +113,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     (out / "data.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "placement.json").write_text(json.dumps(document.content, indent=2) + "\n")
+    if output is OutputFormat.json:
+        print_json({"data": str(out / "data.json"), "placement": str(out / "placement.json"), "plan": document.source})
+        return
     errors.print(f"wrote {out / 'data.json'} and {out / 'placement.json'} (plan: {document.source})")

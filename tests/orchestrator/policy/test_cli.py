@@ -87,3 +87,25 @@ def test_export_writes_what_conftest_needs(capsys: pytest.CaptureFixture[str], t
     assert data["gpufleet"]["environment"] == "prod" and "qwen-research" in data["gpufleet"]["licences"]
     placement = json.loads((tmp_path / "placement.json").read_text())
     assert {p["continent"] for p in placement["pools"]} == {"europe", "north-america"}
+
+
+def test_rego_unit_tests_as_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "policy", "test", "--format", "json")
+    payload = json.loads(out)
+    assert code == 0 and payload["passed"] is True and payload["counts"]["failed"] == 0 and payload["counts"]["passed"] > 0
+    (tmp_path / "terraform").mkdir()
+    (tmp_path / "terraform" / "x.rego").write_text("package terraform.x\nimport rego.v1\ndeny contains \"x\" if input.x\n")
+    (tmp_path / "terraform" / "x_test.rego").write_text("package terraform.x_test\nimport rego.v1\ntest_nothing if { false }\n")
+    code, out, _ = run(capsys, "policy", "test", str(tmp_path), "--format", "json")
+    payload = json.loads(out)
+    assert code == 1 and payload["passed"] is False
+    assert [t["test"] for t in payload["tests"] if not t["passed"]] == ["terraform.x_test.test_nothing"]
+    assert [Path(f).name for f in payload["unreached"]] == ["x.rego"]
+
+
+def test_export_as_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "policy", "export", "--spec", str(BAD / "prod.yaml"), "--plan", str(BAD / "plan.json"),
+                         "--out", str(tmp_path), "--format", "json")
+    assert code == 0 and err == ""
+    assert json.loads(out) == {"data": str(tmp_path / "data.json"), "placement": str(tmp_path / "placement.json"),
+                               "plan": str(BAD / "plan.json")}
