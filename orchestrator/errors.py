@@ -40,9 +40,11 @@ class SpecIssue:
 class SpecError(InputError):
     """A fleet spec with one or more problems; every problem is reported at once."""
 
-    def __init__(self, file: str, issues: list[SpecIssue]):
+    def __init__(self, file: str, issues: list[SpecIssue], spec: object | None = None):
         self.file = file
         self.issues = issues
+        self.spec = spec
+        """The spec as parsed when only its self-contained checks failed (the catalog checks can still run on it); else None."""
         super().__init__("\n".join(issue.render(file) for issue in issues))
 
 

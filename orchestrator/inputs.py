@@ -369,9 +369,36 @@ def resolve_inputs(spec: FleetSpec, catalog: PriceCatalog, file: str = "<spec>",
 
 
 def load_inputs(path: Path, catalog: PriceCatalog, profiles_dir: Path | None = None) -> tuple[FleetSpec, FleetInputs]:
-    """Load a spec file and resolve it; every problem is reported with its line in the file."""
-    spec = load_spec(path)
+    """Load a spec file and resolve it; every problem is reported with its line in the file.
+
+    A spec that parses but fails its self-contained checks (min_nodes > max_nodes, say) is
+    still resolved against the catalogs, so one run reports those problems too (an
+    instance-type typo), in the order of the file.
+    """
+    try:
+        spec = load_spec(path)
+    except SpecError as exc:
+        if exc.spec is None:
+            raise
+        raise SpecError(exc.file, _sorted_issues([*exc.issues, *_catalog_issues(exc.spec, catalog, path, profiles_dir)])) from None
     try:
         return spec, resolve_inputs(spec, catalog, str(path), profiles_dir)
     except SpecError as exc:
         raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None
+
+
+def _catalog_issues(spec: FleetSpec, catalog: PriceCatalog, path: Path, profiles_dir: Path | None) -> list[SpecIssue]:
+    """What resolving a spec that failed its own checks finds besides (best effort: an inconsistent spec may stop it early)."""
+    try:
+        resolve_inputs(spec, catalog, str(path), profiles_dir)
+    except SpecError as exc:
+        return locate(exc.issues, line_map(path.read_text()))
+    except Exception:  # noqa: BLE001 - the spec's own problems are already reported; these are extra
+        return []
+    return []
+
+
+def _sorted_issues(issues: list[SpecIssue]) -> list[SpecIssue]:
+    """Each issue once, in the order of the file (those without a line last)."""
+    unique = list(dict.fromkeys(issues))
+    return sorted(unique, key=lambda i: (i.line is None, i.line or 0))

@@ -113,7 +113,7 @@ def parse_spec(text: str, file: str) -> FleetSpec:
         raise SpecError(file, _issues_from_pydantic(exc, lines)) from None
     issues = check_spec(spec)
     if issues:
-        raise SpecError(file, locate(issues, lines))
+        raise SpecError(file, locate(issues, lines), spec=spec)  # the spec goes along: later checks can still report on it
     return spec
 
 

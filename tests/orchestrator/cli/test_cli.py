@@ -60,6 +60,17 @@ def test_broken_copy_fails_with_exit_2_naming_the_field(capsys: pytest.CaptureFi
     assert "Traceback" not in err
 
 
+def test_validate_reports_own_and_catalog_problems_in_one_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A min_nodes error (the spec's own checks) does not hide an instance-type typo (the catalog's): README's example."""
+    path = broken_copy(tmp_path, "    min_nodes: 0\n    max_nodes: 4\n    cluster: eks-prod-use1", "    min_nodes: 5\n    max_nodes: 4\n    cluster: eks-prod-use1")
+    path.write_text(path.read_text().replace("instance_type: g6.12xlarge", "instance_type: g6.12xlarg", 1))
+    code, out, err = run(capsys, "validate", "--spec", str(path), "--format", "json")
+    assert code == 2
+    issues = json.loads(out)["error"]["issues"]
+    assert [i["path"] for i in issues] == ["pools[1].min_nodes", "pools[3].instance_type"]
+    assert "Did you mean 'g6.12xlarge'" in issues[1]["message"] and issues[0]["line"] < issues[1]["line"]
+
+
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
