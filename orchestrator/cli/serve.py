@@ -225,34 +225,48 @@ def profile(
     spec: SpecOption = None,
     rates: Annotated[str | None, typer.Option(help="Request rates to try, req/s, comma-separated, rising (default: 0.5, 1, 2, 4 ... until the SLO breaks).")] = None,
     seconds_per_rate: Annotated[float, typer.Option("--seconds-per-rate", help="Load duration at each rate.", min=1.0)] = 20.0,
+    per_size: Annotated[bool, typer.Option("--per-size", help="Measure each size bucket of the model's demand "
+                                           "(its size_mix) on its own; the planner prefers these per bucket.")] = False,
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Measure one replica's capacity with vLLM's serving benchmark at rising load.
 
     Writes the highest request rate meeting the model's TTFT and TPOT p95 SLOs at the
     demand's token mix to the profiles directory; the planner prefers it over its estimate.
+    With --per-size, one profile per size bucket of the demand's size_mix, each measured at
+    that bucket's tokens: the planner's capacity for that bucket is then the measured one.
     """
     from orchestrator.gateway import gateway_api_key
     from orchestrator.profiling import measure_capacity, parse_rates
+    from orchestrator.profiling.runner import size_buckets
 
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
+    sizes = size_buckets(fleet, model) if per_size else [None]
+    ladder = parse_rates(rates)
     replicas = [r for r in _observe(fleet, name, settings, _state(fleet, name, settings)).replicas
                 if (r.model, r.pool) == (model, pool) and r.healthy]
     if not replicas:
         raise InputError(f"no healthy replica of {model} in pool {pool} of {name}. To fix: orchestrator up --env {name}")
-    with errors.status(f"profiling {model}@{pool} with vLLM's serving benchmark…"):
-        result = measure_capacity(fleet, model, pool, replicas[0].url, gateway_api_key(settings, name).value,
-                                  settings, parse_rates(rates), seconds_per_rate)
+    results = []
+    for size in sizes:
+        at = f" at in {size.input_tokens:g} / out {size.output_tokens:g} tokens" if size else ""
+        with errors.status(f"profiling {model}@{pool}{at} with vLLM's serving benchmark…"):
+            results.append(measure_capacity(fleet, model, pool, replicas[0].url, gateway_api_key(settings, name).value,
+                                            settings, ladder, seconds_per_rate, mix=size))
     if output is OutputFormat.json:
-        print_json({"profile": result.profile.model_dump(mode="json"), "path": str(result.path),
-                    "steps": [vars(s) for s in result.steps]})
+        payload = [{"profile": r.profile.model_dump(mode="json"), "path": str(r.path), "steps": [vars(s) for s in r.steps]}
+                   for r in results]
+        print_json(payload if per_size else payload[0])
         return
-    table = Table(title=f"{model}@{pool}: vLLM serving benchmark at rising load", header_style="bold")
-    for column in ("offered req/s", "achieved req/s", "TTFT p95 ms", "TPOT p95 ms", "within SLO"):
-        table.add_column(column, justify="right")
-    for s in result.steps:
-        table.add_row(f"{s.rate:g}", f"{s.achieved_rps:.2f}", f"{s.ttft_p95_ms:.0f}", f"{s.tpot_p95_ms:.1f}",
-                      "[green]yes[/]" if s.within_slo else "[red]no[/]")
-    console.print(table)
-    console.print(f"[green]✓[/] capacity {result.profile.rps:.2f} req/s per replica → {result.path}")
+    for result in results:
+        mix = result.profile.mix
+        table = Table(title=f"{model}@{pool}, in {mix.input_tokens:g} / out {mix.output_tokens:g} tokens: "
+                      "vLLM serving benchmark at rising load", header_style="bold")
+        for column in ("offered req/s", "achieved req/s", "TTFT p95 ms", "TPOT p95 ms", "within SLO"):
+            table.add_column(column, justify="right")
+        for s in result.steps:
+            table.add_row(f"{s.rate:g}", f"{s.achieved_rps:.2f}", f"{s.ttft_p95_ms:.0f}", f"{s.tpot_p95_ms:.1f}",
+                          "[green]yes[/]" if s.within_slo else "[red]no[/]")
+        console.print(table)
+        console.print(f"[green]✓[/] capacity {result.profile.rps:.2f} req/s per replica → {result.path}")

@@ -279,10 +279,20 @@ def profile_path(directory: Path, model: str, gpu: str) -> Path:
     return directory / f"{model}__{gpu}.json"
 
 
-def save_measured_profile(directory: Path, profile: CapacityProfile) -> Path:
-    """Write `profile` atomically (readers never see half a file); returns its path."""
+def sized_profile_path(directory: Path, model: str, gpu: str, mix: TokenMix) -> Path:
+    """Where the measured profile of `model` on `gpu` at one request size (a size bucket) lives."""
+    return directory / f"{model}__{gpu}__in{round(mix.input_tokens)}-out{round(mix.output_tokens)}.json"
+
+
+def save_measured_profile(directory: Path, profile: CapacityProfile, *, per_size: bool = False) -> Path:
+    """Write `profile` atomically (readers never see half a file); returns its path.
+
+    `per_size`: a profile of one size bucket (`orchestrator profile --per-size`), kept beside the
+    model x GPU profile, one file per size; it answers for that size only.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    path = profile_path(directory, profile.model, profile.gpu)
+    path = (sized_profile_path(directory, profile.model, profile.gpu, profile.mix) if per_size
+            else profile_path(directory, profile.model, profile.gpu))
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(profile.model_dump_json(indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -297,6 +307,32 @@ def load_measured_profile(directory: Path, model: str, gpu: str) -> CapacityProf
     except FileNotFoundError:
         return None
     return _read_profile(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+def load_sized_profiles(directory: Path, model: str, gpu: str) -> list[CapacityProfile]:
+    """The per-size measured profiles of `model` on `gpu` in `directory` (none: an empty list)."""
+    try:
+        stat = directory.stat()
+    except FileNotFoundError:
+        return []
+    prefix = f"{model}__{gpu}__"
+    found = []
+    for name in _profile_names(directory, stat.st_mtime_ns):
+        if name.startswith(prefix):
+            path = directory / name
+            try:
+                version = path.stat()
+            except FileNotFoundError:
+                continue
+            profile = _read_profile(path, (version.st_ino, version.st_mtime_ns, version.st_size))
+            if (profile.model, profile.gpu) == (model, gpu):
+                found.append(profile)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_names(directory: Path, mtime_ns: int) -> tuple[str, ...]:  # mtime_ns: re-listed when files come or go
+    return tuple(sorted(p.name for p in directory.glob("*__*__*.json")))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -325,6 +361,7 @@ def replica_capacity(
 ) -> CapacityEstimate | None:
     """One replica's capacity on `gpu`, preferring a measured profile over the estimate.
 
+    A per-size profile (`save_measured_profile(per_size=True)`) measured at this mix answers first.
     The profile of `model_name` (default: the architecture's name) on this GPU answers directly
     when it was measured for the same GPU count, dtype, SLO and mix (within 5 %); otherwise it
     rescales the estimate by measured/estimated rps at the profile's own conditions
@@ -337,7 +374,14 @@ def replica_capacity(
     name = model_name or (arch if isinstance(arch, str) else arch.name)
     slo_ = Slo(ttft_p95_ms=slo.ttft_p95_ms, tpot_p95_ms=slo.tpot_p95_ms)
     mix_ = TokenMix(input_tokens=mix.input_tokens, output_tokens=mix.output_tokens)
-    profile = load_measured_profile(profiles_dir or load_settings().profiles_dir, name, spec.name)
+    directory = profiles_dir or load_settings().profiles_dir
+    for sized in load_sized_profiles(directory, name, spec.name):  # a profile of this very size answers first
+        if sized.answers(gpus or sized.gpus_per_replica, dtype, slo_, mix_):
+            return CapacityEstimate(
+                model=name, gpu=spec.name, gpus=sized.gpus_per_replica, rps=sized.rps, ttft_ms=sized.ttft_p95_ms,
+                tpot_ms=sized.tpot_p95_ms, tokens_per_s=sized.rps * mix_.output_tokens, source="measured",
+            )
+    profile = load_measured_profile(directory, name, spec.name)
     if profile is not None and gpus is None:
         gpus = profile.gpus_per_replica
     if profile is not None and profile.answers(gpus, dtype, slo_, mix_):

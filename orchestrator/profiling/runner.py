@@ -86,11 +86,17 @@ def token_mix(spec: FleetSpec, model: str) -> TokenMix:
 def measure_capacity(
     spec: FleetSpec, model_name: str, pool_name: str, replica_url: str, api_key: SecretStr,
     settings: Settings, rates: tuple[float, ...] = DEFAULT_RATES, seconds_per_rate: float = 20.0,
+    mix: TokenMix | None = None,
 ) -> ProfileResult:
-    """Benchmark the replica at `replica_url` at rising `rates` and save its capacity profile."""
+    """Benchmark the replica at `replica_url` at rising `rates` and save its capacity profile.
+
+    At the demand's mean token mix by default; with `mix` (one size bucket), at that size, saved
+    as a per-size profile that answers for that size only.
+    """
     model = _one(spec.models, model_name, "model")
     pool = _one(spec.pools, pool_name, "pool")
-    mix = token_mix(spec, model.name)
+    per_size = mix is not None
+    mix = mix or token_mix(spec, model.name)
     steps: list[RateStep] = []
     with tempfile.TemporaryDirectory(prefix="gpufleet-profile-") as results:
         for rate in rates:
@@ -110,7 +116,24 @@ def measure_capacity(
         tpot_p95_ms=best.tpot_p95_ms if best else None, measured_at=dt.datetime.now(dt.UTC),
         tool=f"vllm bench serve (vllm {vllm_version}), rates {', '.join(f'{s.rate:g}' for s in steps)} req/s",
     )
-    return ProfileResult(profile, save_measured_profile(settings.profiles_dir, profile), steps)
+    return ProfileResult(profile, save_measured_profile(settings.profiles_dir, profile, per_size=per_size), steps)
+
+
+def size_buckets(spec: FleetSpec, model: str) -> list[TokenMix]:
+    """The request sizes the planner sizes `model`'s capacity for: its demand's size_mix buckets, each once."""
+    demand = [d for d in spec.demand if d.model == model]
+    if not demand:
+        raise InputError(f"model {model} has no demand, so no size buckets to measure. To fix: add a demand entry")
+    sizes = sorted({(b.input_tokens, b.output_tokens) for d in demand for b in d.size_mix or []})
+    if not sizes:
+        raise InputError(f"model {model}'s demand has no size_mix, so the planner uses one size (the mean). "
+                         "To fix: add size_mix to its demand rows (docs/demand.md), or profile without --per-size")
+    limit = next(m.max_model_len for m in spec.models if m.name == model)
+    too_long = [f"in {i} + out {o}" for i, o in sizes if limit and i + o > limit]
+    if too_long:
+        raise InputError(f"model {model}: size bucket(s) {', '.join(too_long)} exceed its max_model_len ({limit}). "
+                         "To fix: raise max_model_len or drop those buckets from size_mix")
+    return [TokenMix(input_tokens=i, output_tokens=o) for i, o in sizes]
 
 
 def _run_step(model: Model, url: str, api_key: SecretStr, mix: TokenMix, rate: float, seconds: float,
