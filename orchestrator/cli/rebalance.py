@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -11,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path
 from orchestrator.cli.demand_options import (
     BurstPercentileOption, BurstWindowOption, MeasuredWindowOption, ScaleOption, TraceModelOption, TraceOption,
@@ -26,9 +25,9 @@ if TYPE_CHECKING:
     from orchestrator.planner import PlanOptions
     from orchestrator.planning import DemandOverride
     from orchestrator.providers.base import Step
+    from orchestrator.rebalance.loop import RebalanceUI
     from orchestrator.rebalance.run import Move
     from orchestrator.rebalance.steps import Fleet
-    from orchestrator.spec import FleetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -98,79 +97,25 @@ def rebalance(
 def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
                    step_timeout_s: float, transient: bool = False, demand: DemandOverride | None = None,
                    routes: bool = True) -> tuple[Move, int | None]:
-    """One rebalance under the environment's lock: finish an interrupted run, plan, let `decide`
-    (shown the move) say whether to apply, apply with progress; the move and the applied run's id.
+    """`orchestrator.rebalance.loop.rebalance_once` shown on stderr: progress bars (gone when `transient`), spinners, notes."""
+    from orchestrator.rebalance.loop import rebalance_once as once
 
-    A pool whose cloud refuses to grow (quota, stockout) is held at the nodes it has and the
-    move planned again, and shown to `decide` again. `demand` says where demand comes from
-    (a trace, a measured window) when the spec's own demand is not the one to plan for.
-    Routes (weighted DNS, docs/routes.md) follow every applied move, and a move with
-    nothing to do when `routes`; a dry run passes `routes=False`.
-    """
-    from orchestrator.inputs import load_inputs
-    from orchestrator.ledger import open_ledger, record_placement
-    from orchestrator.plan_store import save_placement
-    from orchestrator.planning import with_demand
-    from orchestrator.rebalance.execute import StepFailed
-    from orchestrator.rebalance.journal import environment_lock
-    from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
-    from orchestrator.state import state_url
-
-    fleet, inputs = load_inputs(path, load_catalog(), settings.profiles_dir)
-    url = state_url(settings, inputs.environment, fleet.state.url)
-    store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
-    try:
-        providers = providers_for(fleet, inputs.environment, store, url, settings)
-        if demand is not None and demand.active:
-            with errors.status("measuring demand…"):
-                fleet, inputs, notes = with_demand(fleet, inputs, path, load_catalog(), demand, store=store,
-                                                   profiles_dir=settings.profiles_dir)
-            for note in notes:
-                errors.print(f"demand: {note}", highlight=False)
-        with environment_lock(store, inputs.environment):
-            with StepProgress("finishing an interrupted rebalance", transient) as progress:
-                resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,
-                                 on_step=progress.done, on_wait=progress.waiting)
-            if resumed is not None:
-                errors.print(f"resumed and finished run {resumed}")
-            held: frozenset[str] = frozenset()
-            while True:
-                with errors.status("observing and planning…"):
-                    move = prepare(fleet, inputs, load_catalog(), providers, options, Path.cwd(), held)
-                if not decide(move):
-                    if not move.steps and routes:
-                        _realize_routes(fleet, move, settings)  # shares can change while replica counts do not
-                    return move, None
-                _announce_new_gateway_key(settings, inputs.environment)
-                try:
-                    with StepProgress(f"rebalancing {inputs.environment}", transient, move.steps, move.current) as progress:
-                        run_id = apply(store, move, providers, step_timeout_s=step_timeout_s,
-                                       on_step=progress.done, on_wait=progress.waiting)
-                except StepFailed as exc:
-                    pool = refused_pool(exc)
-                    if pool is None or pool in held:
-                        raise
-                    errors.print(f"[yellow]{exc}[/]\nre-planning with {pool} held at the nodes it has…")
-                    logger.warning("rebalance %s: %s refused to grow; re-planning without its growth: %s",
-                                   inputs.environment, pool, exc)
-                    held |= {pool}
-                    continue
-                save_placement(settings, move.target)
-                record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
-                _realize_routes(fleet, move, settings)
-                errors.print(f"[green]✓[/] applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h")
-                return move, run_id
-    finally:
-        store.close()
+    return once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, ui=console_ui(transient),
+                demand=demand, routes=routes)
 
 
-def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings) -> None:
-    from orchestrator.routes import realize_routes
+NOTE_STYLES = {"info": "{}", "warning": "[yellow]{}[/]", "success": "[green]✓[/] {}", "secret": "[bold]{}[/]"}
 
-    with errors.status("updating routes…"):
-        changes = realize_routes(fleet, move.target, settings)
-    for change in changes:
-        errors.print(f"  ✓ route: {change}", highlight=False)
+
+def console_ui(transient: bool) -> RebalanceUI:
+    """The loop's callbacks for a terminal: notes, spinners and step progress on stderr."""
+    from orchestrator.rebalance.loop import RebalanceUI
+
+    def note(text: str, kind: str) -> None:
+        errors.print(NOTE_STYLES.get(kind, "{}").format(escape(text)), highlight=False)
+
+    return RebalanceUI(note=note, status=errors.status,
+                       progress=lambda title, steps, current: StepProgress(title, transient, steps, current))
 
 
 class StepProgress:
@@ -205,16 +150,6 @@ class StepProgress:
         described = _describe(step, _before(self.current, step))
         self.progress.update(self.task, completed=seq + 1, description=f"step {seq + 1}: {described} ✓")
         self.progress.console.print(f"  ✓ step {seq + 1}{f'/{self.total}' if self.total else ''}: {described}")
-
-
-def _announce_new_gateway_key(settings, environment: str) -> None:
-    """The gateway's API key is shown once, when it is made (the first apply starts the gateway)."""
-    from orchestrator.gateway import gateway_api_key
-
-    key = gateway_api_key(settings, environment)
-    if key.created:
-        errors.print(f"[bold]Gateway API key (shown once; kept in {key.source}, mode 0600):[/] {key.value.get_secret_value()}",
-                     highlight=False)
 
 
 def _below_target(move: Move) -> bool:
