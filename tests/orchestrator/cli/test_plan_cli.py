@@ -128,3 +128,13 @@ def test_trace_for_an_unknown_model_is_input_error(capsys: pytest.CaptureFixture
     trace.write_text('{"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": []}\n')
     code, _, err = run(capsys, "plan", "--env", "local", "--trace", str(trace), "--trace-model", "gpt", "--no-save")
     assert code == 2 and "--trace-model 'gpt' is not a model of the spec" in err
+
+
+def test_committed_placement_schema_is_current_and_plan_json_follows_it(capsys: pytest.CaptureFixture[str], hybrid_plan: dict) -> None:
+    code, out, _ = run(capsys, "spec", "schema", "--contract", "placement")
+    committed = json.loads((Path(__file__).parents[3] / "docs" / "placement.schema.json").read_text())
+    assert code == 0 and json.loads(out) == committed, "run: orchestrator spec schema --contract placement --out docs/placement.schema.json"
+    assert hybrid_plan["baselines"]
+    jsonschema.validate(hybrid_plan, committed)  # baselines and all: what plan writes is what the readers accept
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**hybrid_plan, "baseline": []}, committed)
