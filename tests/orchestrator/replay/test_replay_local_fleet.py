@@ -5,18 +5,12 @@ on the same fleet (misses it). The trace's prompts are clipped to the tiny model
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from orchestrator.providers.local.processes import alive
-from tests.conftest import ENVIRONMENTS
-from tests.orchestrator.providers.local.test_local_fleet import UP_TIMEOUT_S, Fleet, _recorded_pids
+from tests.orchestrator.providers.local.test_local_fleet import Fleet
+from tests.orchestrator.replay.local_fleet import one_replica_fleet
 
 pytestmark = pytest.mark.slow
 
@@ -37,27 +31,8 @@ def trace() -> Path:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, trace) -> Fleet:
-    home = tmp_path_factory.mktemp("replay-home")
-    doc = yaml.safe_load((ENVIRONMENTS / "local.yaml").read_text())
-    doc["models"][0]["source"] = "${GPUFLEET_HOME}/models/tiny-llama"
-    spec = home / "local.yaml"
-    spec.write_text(yaml.safe_dump(doc))
-    env = {k: v for k, v in os.environ.items() if k != "GPUFLEET_API_KEY"}
-    env |= {"GPUFLEET_HOME": str(home), "GPUFLEET_ENVIRONMENTS_DIR": str(ENVIRONMENTS),
-            "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": "30", "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-m", "orchestrator", "up", "--spec", str(spec), "--no-demo", "--format",
-                          "json"], env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S, check=False)
-    fleet = Fleet(home, spec, env, json.loads(run.stdout) if run.returncode == 0 else {}, run.stderr)
-    try:
-        assert run.returncode == 0, run.stderr[-3000:]
+    with one_replica_fleet(tmp_path_factory.mktemp("replay-home")) as fleet:
         yield fleet
-    finally:
-        pids = _recorded_pids(home)
-        fleet.cli("down", timeout=120)
-        deadline = time.monotonic() + 30
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not [p for p in pids if alive(p)], "processes left running"
 
 
 def replay(fleet: Fleet, trace: Path, scale: float) -> dict:
