@@ -54,6 +54,7 @@ def plan(
     policy_rules: Annotated[bool, typer.Option(help="Plan within the placement policies' residency areas and spot caps.")] = True,
     baselines: Annotated[bool, typer.Option(help="Also compute the baselines and the savings against them.")] = True,
     save: Annotated[bool, typer.Option(help="Store as the environment's latest plan (read by policy check and rebalance).")] = True,
+    simulate: Annotated[bool, typer.Option(help="Check the promise a second way: simulate one replica of each (model, pool) at its planned load (about a second each).")] = False,
 ) -> None:
     """Place replicas over the pools at the lowest $/h that serves every region within its SLOs.
 
@@ -83,6 +84,11 @@ def plan(
         placement = how.plan(running)
     with errors.status("planning at the mean sizes, for comparison…"):
         placement = placement.model_copy(update={"mean_size_plan": _mean_size_plan(how.spec, how.inputs, options, how.rules, path)})
+    if simulate:
+        from orchestrator.planner.slo_check import simulate_placement
+
+        with errors.status("simulating one replica per (model, pool)…"):
+            placement = placement.model_copy(update={"simulated": simulate_placement(how.spec, placement, path.parent)})
     if baselines:
         with errors.status("computing baselines…"):
             compared = how.baselines(catalog, settings.profiles_dir)
@@ -199,12 +205,32 @@ def _render_demand(placement: Placement) -> None:
             demand.add_row(d.model, d.region, f"{d.rps:.4g}", f"{d.peak_factor:.3g}", f"{d.rps * d.peak_factor:.4g}",
                            str(len(d.size_mix) or 1), source)
         console.print(demand)
+    if placement.simulated is not None:
+        _render_simulated(placement)
     mean = placement.mean_size_plan
     if mean is not None:
         style = "bold red" if mean.carried_share < 1 - 1e-4 else "green"
         console.print(f"  a plan at mean sizes would cost [bold]${mean.cost_per_hour:,.2f}/h[/] and carry "
                       f"[{style}]{mean.carried_share:.1%}[/] of this demand within SLO "
                       f"(this plan: ${placement.cost_per_hour:,.2f}/h)")
+
+
+def _render_simulated(placement: Placement) -> None:
+    """`--simulate`: the closed-form promise checked against a simulated replica, a row per (model, pool)."""
+    slo = {m.model: m for m in placement.models}
+    table = Table(title="Simulated: one replica at its planned load (docs/capacity.md, Checked by simulation)", box=box.SIMPLE)
+    for column in ("model", "pool", "req/s per replica", "TTFT p95 ms", "TPOT p95 ms", "within SLO", "meets p95 SLO"):
+        table.add_column(column, justify="left" if column in ("model", "pool") else "right")
+    for row in placement.simulated or []:
+        target = slo[row.model]
+        table.add_row(row.model, row.pool, f"{row.rps_per_replica:.3g}", f"{row.ttft_p95_ms:,.0f} / {target.ttft_p95_ms:,.0f}",
+                      f"{row.tpot_p95_ms:.1f} / {target.tpot_p95_ms:g}", f"{row.within_slo:.1%}",
+                      "[green]yes[/]" if row.meets_slo else "[bold red]no[/]")
+    console.print(table)
+    missed = [r for r in placement.simulated or [] if not r.meets_slo]
+    if missed:
+        console.print(f"[bold red]{len(missed)} of {len(placement.simulated or [])} (model, pool) pairs miss the p95 SLO in simulation[/]: "
+                      "the closed-form capacity is optimistic there (docs/capacity.md)")
 
 
 def _weighted_median(samples: list[tuple[float, float]]) -> float:

@@ -120,6 +120,18 @@ class MeanSizePlan(_Row):
     carried_share: float = Field(description="Share of the real demand (its size mix, at its planned rate) that plan carries within the SLO.")
 
 
+class SimulatedRow(_Row):
+    """One (model, pool) of the plan, one replica simulated at its planned load (`planner.slo_check`)."""
+
+    model: str
+    pool: str
+    rps_per_replica: float = Field(description="Planned req/s routed to the pool / its replicas.")
+    ttft_p95_ms: float
+    tpot_p95_ms: float
+    within_slo: float = Field(description="Share of simulated requests with TTFT and TPOT within the SLO.")
+    meets_slo: bool = Field(description="Simulated TTFT p95 and TPOT p95 both within the model's SLO.")
+
+
 class BaselineRow(_Row):
     """What the placement is compared with (`planner.baselines`): one way of placing replicas without gpufleet."""
 
@@ -157,6 +169,8 @@ class Placement(_Row):
     explain: list[str] = Field(default_factory=list)
     mix_check: list[MixCheckRow] = Field(default_factory=list)
     spot_overprovision: float = Field(0.25, description="Spot replicas count at 1/(1+x) of their capacity in this plan.")
+    simulated: list[SimulatedRow] | None = Field(None, description="`plan --simulate`: each (model, pool) checked by simulating one "
+                                                 "replica at its planned load; None when not asked for.")
     mean_size_plan: MeanSizePlan | None = Field(None, description="What a plan at the mean request sizes and rate would cost "
                                                 "and carry of this demand (`plan`); None when the demand has no size mix and no peak factor.")
     baselines: list[BaselineRow] | None = Field(None, description="The baselines of `planner.baselines` under the same SLOs, "
