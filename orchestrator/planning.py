@@ -121,6 +121,17 @@ def baseline_rows(baselines: list[Baseline], placement: Placement) -> list[Basel
             for b in baselines]
 
 
+def single_cloud_baseline(how: Planning, catalog: PriceCatalog, placement: Placement | None = None,
+                          profiles_dir: Path | None = None) -> tuple[float | None, str]:
+    """Baseline (a) for the ledger: $/h (None when no single cloud serves all) and what it is — the one `placement`
+    carries (what `plan` showed), else computed as `plan` computes it. `spend record` and rebalance's applies use this."""
+    carried = single_cloud_of(placement) if placement is not None else None
+    if carried is not None:
+        return carried
+    computed = how.single_cloud(catalog, profiles_dir)
+    return (computed.cost_per_hour if computed.serves_all else None), computed.detail
+
+
 def single_cloud_of(placement: Placement) -> tuple[float | None, str] | None:
     """Baseline (a)'s $/h (None when it serves not all) and what it is, as the placement carries it; None when it carries none."""
     row = next((b for b in placement.baselines or [] if b.name == "single_cloud"), None)

@@ -141,14 +141,12 @@ def _baseline(fleet: FleetSpec, inputs: FleetInputs, catalog: PriceCatalog, sett
               placement: Placement) -> tuple[float | None, str]:
     """Baseline (a)'s $/h and what it is: the one the plan carries (`plan` computed it), else computed as `plan` does
     (`orchestrator.planning`: the same guardrails and default options)."""
-    from orchestrator.planning import planning, single_cloud_of
+    from orchestrator.planning import planning, single_cloud_baseline, single_cloud_of
 
-    carried = single_cloud_of(placement)
-    if carried is not None:
-        return carried
+    if single_cloud_of(placement) is not None:
+        return single_cloud_baseline(planning(fleet, inputs, root=Path.cwd()), catalog, placement)
     with errors.status("computing the single-cloud baseline…"):
-        computed = planning(fleet, inputs, root=Path.cwd()).single_cloud(catalog, settings.profiles_dir)
-    return (computed.cost_per_hour if computed.serves_all else None), computed.detail
+        return single_cloud_baseline(planning(fleet, inputs, root=Path.cwd()), catalog, placement, settings.profiles_dir)
 
 
 def _render_record(report: dict, tokens: bool) -> None:

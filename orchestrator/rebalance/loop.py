@@ -74,7 +74,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     """
     from orchestrator.catalog.price_catalog import load_price_catalog
     from orchestrator.inputs import load_inputs
-    from orchestrator.ledger import open_ledger, record_placement
+    from orchestrator.ledger import open_ledger
     from orchestrator.plan_store import save_placement
     from orchestrator.planning import with_demand
     from orchestrator.rebalance.execute import StepFailed
@@ -123,12 +123,28 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                     held |= {pool}
                     continue
                 save_placement(settings, move.target)
-                record_placement(store, inputs.environment, move.target, dt.datetime.now(dt.UTC))
+                _record(store, inputs.environment, move, fleet, inputs, catalog, options, settings, ui)
                 _realize_routes(fleet, move, settings, ui)
                 ui.note(f"applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h", "success")
                 return move, run_id
     finally:
         store.close()
+
+
+def _record(store, environment: str, move: Move, fleet: FleetSpec, inputs, catalog, options: PlanOptions,
+            settings: Settings, ui: RebalanceUI) -> None:
+    """The applied plan into the ledger, with baseline (a) computed as `plan` computes it (once per new plan)."""
+    from orchestrator.ledger import record_placement
+    from orchestrator.ledger.record import latest_apply, placement_digest
+    from orchestrator.planning import planning, single_cloud_baseline
+
+    last = latest_apply(store, environment)
+    if last is not None and last.placement_sha256 == placement_digest(move.target):
+        return
+    with ui.status("computing the single-cloud baseline…"):
+        cost, detail = single_cloud_baseline(planning(fleet, inputs, options, root=Path.cwd()), catalog, move.target,
+                                             settings.profiles_dir)
+    record_placement(store, environment, move.target, dt.datetime.now(dt.UTC), baseline_cost_per_hour=cost, baseline_detail=detail)
 
 
 def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings, ui: RebalanceUI) -> None:

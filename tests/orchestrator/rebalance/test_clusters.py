@@ -90,6 +90,21 @@ def replicas(fakes: CloudFakes) -> dict[str, int]:
     return found
 
 
+def assert_ledger_baseline_is_plans(spec: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The applied plan is in the ledger with baseline (a) as `plan` computes it (orchestrator.planning), so the report's savings match."""
+    from orchestrator.catalog.price_catalog import load_price_catalog
+    from orchestrator.inputs import load_inputs
+    from orchestrator.planning import planning
+
+    catalog = load_price_catalog()
+    fleet, inputs = load_inputs(spec, catalog)
+    expected = planning(fleet, inputs, root=Path.cwd()).single_cloud(catalog)
+    code, out, err = run_cli(capsys, "spend", "report", "--spec", str(spec), "--format", "json", "--days", "1")
+    assert code == 0, err
+    savings = json.loads(out)["savings"]
+    assert savings["detail"] == expected.detail and savings["baseline_cost_per_hour"] == (expected.cost_per_hour if expected.serves_all else None)
+
+
 def test_rebalance_grows_every_cloud_and_starts_the_replicas_then_holds(
         clouds: CloudFakes, tmp_path: Path, capsys: pytest.CaptureFixture[str], gpufleet_home: Path) -> None:
     spec = write_spec(tmp_path / "clusters.yaml")
@@ -107,6 +122,7 @@ def test_rebalance_grows_every_cloud_and_starts_the_replicas_then_holds(
     secrets = [body for (_, name), body in clouds.kube.secrets.items() if name == "gpufleet-gateway"]
     assert len(secrets) == len(replicas(clouds)) and key not in out  # each pool's replicas check the gateway key
     assert {ns for ns, _ in clouds.kube.services} == {namespace(pool) for pool in replicas(clouds)}
+    assert_ledger_baseline_is_plans(spec, capsys)
 
     code, out, err = run_cli(capsys, "rebalance", "--spec", str(spec), "--yes", "--format", "json")
     assert code == 0, err
