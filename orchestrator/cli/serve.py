@@ -124,7 +124,7 @@ def _render_answers(answers: list[DemoAnswer]) -> None:
     console.print(table)
 
 
-def down(env: EnvOption = None, spec: SpecOption = None) -> None:
+def down(env: EnvOption = None, spec: SpecOption = None, output: FormatOption = OutputFormat.table) -> None:
     """Stop the environment's replicas (each leaves the gateway, then drains) and its local gateway.
 
     Cloud node pools keep their size: shrink them with a rebalance to a plan without them, or the stacks.
@@ -136,6 +136,9 @@ def down(env: EnvOption = None, spec: SpecOption = None) -> None:
     with errors.status(f"draining and stopping {name}…"):
         for provider in {id(p): p for p in _providers(fleet, name, settings, _state(fleet, name, settings)).values()}.values():
             release_all(provider, settings.replica_drain_timeout_s + DOWN_MARGIN_S)
+    if output is OutputFormat.json:
+        print_json({"environment": name, "stopped": True})
+        return
     errors.print(f"[green]✓[/] {name}: replicas and gateway stopped")
 
 

@@ -105,3 +105,9 @@ def test_rebalance_says_how_many_replicas_a_step_starts(capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "1. start 1 × m in a (1 → 2)" in out and "2. stop 3 × k in a (3 → 0)" in out
     assert _describe(steps[0]) == "scale up m in a to 2 replicas"  # resumed from the journal: the count before is unknown
+
+
+def test_down_takes_format_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "down", "--env", "local", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == {"environment": "local", "stopped": True}
