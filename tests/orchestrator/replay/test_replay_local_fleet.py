@@ -1,6 +1,6 @@
 """Replay on the real local fleet: one CPU vLLM replica of the tiny model behind vllm-router, a slice of
-the Azure 2023 code trace, planned for, then replayed at the planned rate (meets the SLO) and at 20x it
-on the same fleet (misses it). The trace's prompts are clipped to the tiny model's 512-token context."""
+the Azure 2023 code trace, planned for, then replayed at the planned rate (meets the SLO) and at 200x it
+on the same fleet (misses it: at 20x an idle 2-core machine still kept up, so the overload is far past any CPU replica). The trace's prompts are clipped to the tiny model's 512-token context."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 WINDOW = ("--window-s", "10")  # the busiest 10 s of the trace: ~44 requests/s
 PLANNED_SCALE = 0.03  # ~1.3 requests/s: one CPU replica keeps up
-OVERLOAD_SCALE = 0.6  # 20x the planned demand on the same replica
+OVERLOAD_SCALE = 6.0  # 200x the planned demand (~260 requests/s) on the same replica
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def replay(fleet: Fleet, trace: Path, scale: float) -> dict:
     return json.loads(run.stdout)
 
 
-def test_a_replay_at_the_planned_rate_meets_the_slo_and_20x_on_the_same_fleet_misses_it(fleet, trace):
+def test_a_replay_at_the_planned_rate_meets_the_slo_and_200x_on_the_same_fleet_misses_it(fleet, trace):
     plan = fleet.cli("plan", "--trace", str(trace), *WINDOW, "--scale", str(PLANNED_SCALE), "--format", "json")
     assert plan.returncode == 0, plan.stderr[-2000:]
     planned = json.loads(plan.stdout)
@@ -62,7 +62,7 @@ def test_a_replay_at_the_planned_rate_meets_the_slo_and_20x_on_the_same_fleet_mi
     m_over = over["models"][0]
     assert over["requests"] > 10 * ok["requests"]
     assert not m_over["meets_slo"] and m_over["attainment"] < m["attainment"]
-    assert m_over["plan"] == m["plan"]  # the same plan's promise, measured against 20x its demand
+    assert m_over["plan"] == m["plan"]  # the same plan's promise, measured against 200x its demand
 
     import sqlite3
 
