@@ -77,8 +77,6 @@ class Solution:
 
     status: str
     seconds: float
-    objective: float
-    dual_bound: float | None
     mip_gap: float | None
     nodes: dict[str, float] = field(default_factory=dict)
     replicas: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -117,7 +115,6 @@ class _Run:
     values: np.ndarray
     objective: float
     dual_bound: float | None
-    mip_gap: float | None
     row_duals: np.ndarray | None = None
 
 
@@ -125,7 +122,7 @@ def _solve_lp(form: Formulation) -> _Run:
     highs = _highs(form, time_limit=math.inf)
     highs.run()
     solution = highs.getSolution()
-    return _Run(_status(highs), np.asarray(solution.col_value), highs.getInfo().objective_function_value, None, None,
+    return _Run(_status(highs), np.asarray(solution.col_value), highs.getInfo().objective_function_value, None,
                  np.asarray(solution.row_dual) if solution.dual_valid else None)
 
 
@@ -142,7 +139,7 @@ def _solve_mip(form: Formulation, time_limit: float, gap: float, start: dict[int
     values = np.asarray(highs.getSolution().col_value)
     has = values.size == len(form.mat.cost) and info.primal_solution_status == 2
     return _Run(_status(highs), values if has else np.array([]), info.objective_function_value if has else math.nan,
-                float(info.mip_dual_bound), float(info.mip_gap) if has else None)
+                float(info.mip_dual_bound))
 
 
 def _highs(form: Formulation, time_limit: float) -> highspy.Highs:
@@ -329,8 +326,6 @@ def _solution(form: Formulation, run: _Run, started: float, lp_bound: float | No
     return Solution(
         status=run.status,
         seconds=time.perf_counter() - started,
-        objective=run.objective,
-        dual_bound=run.dual_bound,
         mip_gap=None if bound is None or not has or options.relax else max(0.0, (cost - bound) / cost) if cost > 0 else 0.0,
         nodes=pick(form.nodes),
         replicas=pick(form.replicas),

@@ -65,7 +65,7 @@ def _unserved_reason(problem: Problem, k: DemandClass, solution: Solution, optio
         bindings = sorted({s.binding or "measured" for p in hosts for s in problem.capacity[(k.model, p)].by_size
                            if (s.input_tokens, s.output_tokens) == (k.input_tokens, k.output_tokens)})
         return f"requests of {_size(k)}: no pool serves them within the TTFT/TPOT SLO ({', '.join(bindings) or 'capacity'} bound)"
-    demand = next(d for d in problem.demand if (d.model, d.region) == (k.model, k.region))
+    demand = problem.demand_by_pair[(k.model, k.region)]
     allowed = [p for p in sized if problem.rules.route_allowed(demand.continent, problem.pool_by_name[p])]
     near = [p for p in sized if problem.rtt.get((k.region, p), math.inf) <= model.max_rtt_ms]
     if not problem.routes[k]:
@@ -162,7 +162,7 @@ def to_placement(problem: Problem, solution: Solution, options: PlanOptions) -> 
     buckets: dict[tuple[str, str, str], list[float]] = {}
     for (k, pool), rps in solution.class_flows.items():
         served[(k.model, k.region)] += max(rps, 0.0)
-        size = len(next(d for d in problem.demand if (d.model, d.region) == (k.model, k.region)).sizes)
+        size = len(problem.demand_by_pair[(k.model, k.region)].sizes)
         buckets.setdefault((k.model, k.region, pool), [0.0] * size)[k.bucket] = round(max(rps, 0.0), 6)
     routes: list[RouteRow] = []
     for (model, region, pool), rps in sorted(solution.flows.items()):
@@ -170,9 +170,12 @@ def to_placement(problem: Problem, solution: Solution, options: PlanOptions) -> 
             routes.append(RouteRow(model=model, region=region, pool=pool, share=round(min(1.0, rps / served[(model, region)]), 6),
                                    rtt_ms=problem.rtt[(region, pool)], bucket_rps=buckets[(model, region, pool)]))
 
+    classes_of: dict[tuple[str, str], list[DemandClass]] = defaultdict(list)
+    for k in problem.classes:
+        classes_of[(k.model, k.region)].append(k)
     unserved: list[UnservedRow] = []
     for d in problem.demand:
-        classes = [k for k in problem.classes if (k.model, k.region) == (d.model, d.region)]
+        classes = classes_of[(d.model, d.region)]
         left = {k: solution.class_unserved.get(k, k.rps) for k in classes}
         if sum(left.values()) <= EPS * max(1.0, d.planned_rps):
             continue

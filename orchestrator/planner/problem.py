@@ -114,6 +114,11 @@ class Problem:
         return out
 
     @cached_property
+    def demand_by_pair(self) -> dict[tuple[str, str], DemandInput]:
+        """(model, user region) -> its demand row (one per pair: the spec checks enforce it)."""
+        return {(d.model, d.region): d for d in self.demand}
+
+    @cached_property
     def classes(self) -> tuple[DemandClass, ...]:
         """Every (model, region, size bucket) the plan must carry, at its planned rate."""
         return tuple(
