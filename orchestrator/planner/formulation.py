@@ -125,6 +125,7 @@ class Formulation:
     ups: dict[tuple[str, str], int] = field(default_factory=dict)
     demand_rows: dict[DemandClass, int] = field(default_factory=dict)
     packing_rows: dict[str, int] = field(default_factory=dict)
+    exact_rows: dict[str, bool] = field(default_factory=dict)  # pool -> its packing row counts GPUs (else node shares)
     min_replica_rows: dict[str, int] = field(default_factory=dict)
     domain_rows: dict[tuple[str, str], int] = field(default_factory=dict)
     spread_rows: dict[str, int] = field(default_factory=dict)
@@ -163,9 +164,13 @@ class Formulation:
                 terms.append((f, 1.0))
             self.demand_rows[k] = mat.row(terms, k.rps, k.rps)
 
+        hosted_in: dict[str, list[str]] = {}
+        for m, pool in self.replicas:
+            hosted_in.setdefault(pool, []).append(m)
         for p in problem.pools:  # packing
-            hosted = [m for m in self.hosts if (m, p.pool) in self.replicas]
-            if exact_packing(problem, p.pool, hosted):
+            hosted = hosted_in.get(p.pool, [])
+            self.exact_rows[p.pool] = exact_packing(problem, p.pool, hosted)
+            if self.exact_rows[p.pool]:
                 terms = [(self.replicas[(m, p.pool)], float(problem.capacity[(m, p.pool)].gpus_per_replica)) for m in hosted]
                 self.packing_rows[p.pool] = mat.row(terms + [(self.nodes[p.pool], -float(p.gpus_per_node))], upper=0.0)
             else:

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import highspy
 
-from orchestrator.planner.formulation import Formulation, PlanOptions, derated, exact_packing, service_weight, spread_target
+from orchestrator.planner.formulation import Formulation, PlanOptions, derated, service_weight, spread_target
 from orchestrator.planner.greedy import greedy_placement
 from orchestrator.planner.pricing import price_out
 from orchestrator.planner.problem import DemandClass, Problem, candidate_hosts
@@ -175,8 +175,7 @@ def _rounded_start(form: Formulation, lp: np.ndarray) -> dict[int, float]:
 
 def _node_share(problem: Problem, form: Formulation, model: str, pool: str) -> float:
     """Nodes one replica takes, as the packing row counts them."""
-    hosted = [m for m in form.hosts if (m, pool) in form.replicas]
-    if exact_packing(problem, pool, hosted):
+    if form.exact_rows[pool]:
         return problem.capacity[(model, pool)].gpus_per_replica / problem.pool_by_name[pool].gpus_per_node
     return 1.0 / problem.replicas_per_node(model, pool)
 

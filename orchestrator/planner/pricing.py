@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.planner.formulation import Formulation, derated, exact_packing, is_power_of_two, spot_cap, spot_coefficient
+from orchestrator.planner.formulation import Formulation, derated, is_power_of_two, spot_cap, spot_coefficient
 
 TOLERANCE = 1e-7
 
@@ -40,11 +40,13 @@ def price_out(form: Formulation, duals: np.ndarray, hosts: dict[str, list[str]],
     tie = 0.0 if form.mode == "service" else 1.0
     tolerance = TOLERANCE * max(1.0, abs(threshold))
     limit = threshold + tolerance if threshold > 0 else -tolerance
-    packing = {p.pool: _packing_dual(form, duals, p.pool) for p in problem.pools}
+
     classes_of: dict[str, list] = {}
     for k in problem.classes:
         if k in form.demand_rows:
             classes_of.setdefault(k.model, []).append(k)
+    hosted = {pool for _, pool in form.replicas}
+    packing = {p.pool: _packing_dual(form, duals, p.pool, p.pool in hosted) for p in problem.pools}
     added: dict[str, list[str]] = {}
     for model, pools in problem.hosts.items():
         have = set(hosts.get(model, []))
@@ -54,8 +56,7 @@ def price_out(form: Formulation, duals: np.ndarray, hosts: dict[str, list[str]],
             if pool in have:
                 continue
             c = problem.capacity[(model, pool)]
-            hosted = [m for m in form.hosts if (m, pool) in form.replicas]
-            coefficient = float(c.gpus_per_replica) if exact_packing(problem, pool, hosted) and is_power_of_two(c.gpus_per_replica) \
+            coefficient = float(c.gpus_per_replica) if form.exact_rows[pool] and is_power_of_two(c.gpus_per_replica) \
                 else 1.0 / problem.replicas_per_node(model, pool)
             rc = options.replica_weight_usd * c.gpus_per_replica * tie
             if problem.current and tie:
@@ -79,10 +80,10 @@ def price_out(form: Formulation, duals: np.ndarray, hosts: dict[str, list[str]],
     return added
 
 
-def _packing_dual(form: Formulation, duals: np.ndarray, pool: str) -> float:
+def _packing_dual(form: Formulation, duals: np.ndarray, pool: str, has_replicas: bool) -> float:
     """The packing row's dual; for a row without replicas, the pool's own price per GPU (module docstring)."""
     problem = form.problem
-    if any((m, pool) in form.replicas for m in form.hosts):
+    if has_replicas:
         return float(duals[form.packing_rows[pool]])
     info = problem.pool_by_name[pool]
     if info.min_nodes > 0 or form.mode == "service":
