@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import highspy
 
-from orchestrator.planner.formulation import Formulation, PlanOptions, derated, service_weight, spread_target
+from orchestrator.planner.formulation import Formulation, PlanOptions, derated, spread_target
 from orchestrator.planner.greedy import greedy_placement
 from orchestrator.planner.pricing import price_out
 from orchestrator.planner.problem import DemandClass, Problem, candidate_hosts
