@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from orchestrator.cli.catalog import load_catalog
 from orchestrator.cli.common import (
     EnvOption, FormatOption, OutputFormat, SpecOption, console, errors, print_json, spec_path,
 )
