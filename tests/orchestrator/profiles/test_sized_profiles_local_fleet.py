@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestrator.providers.local.test_local_fleet import Fleet
-from tests.orchestrator.replay.local_fleet import one_replica_fleet
+from tests.orchestrator.providers.local.test_local_fleet import Fleet, running_fleet
+
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def with_buckets(doc: dict) -> None:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Fleet:
-    with one_replica_fleet(tmp_path_factory.mktemp("sized-home"), with_buckets) as fleet:
+    with running_fleet(tmp_path_factory.mktemp("sized-home"), with_buckets, demo=False) as fleet:
         yield fleet
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestrator.providers.local.test_local_fleet import Fleet
-from tests.orchestrator.replay.local_fleet import one_replica_fleet
+from tests.orchestrator.providers.local.test_local_fleet import Fleet, running_fleet
+
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def trace() -> Path:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, trace) -> Fleet:
-    with one_replica_fleet(tmp_path_factory.mktemp("replay-home")) as fleet:
+    with running_fleet(tmp_path_factory.mktemp("replay-home"), demo=False) as fleet:
         yield fleet
 
 

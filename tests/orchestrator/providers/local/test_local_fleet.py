@@ -15,6 +15,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,19 +62,21 @@ class Fleet:
         return openai.OpenAI(base_url=f"{self.status()['gateway']['url']}/v1", api_key=self.key, max_retries=0)
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory) -> Fleet:
-    home = tmp_path_factory.mktemp("fleet-home")
+@contextmanager
+def running_fleet(home: Path, edit: Callable[[dict], None] | None = None, demo: bool = True) -> Iterator[Fleet]:
+    """The local environment (its spec changed by `edit`) up in `home` for the block, started by `orchestrator up`
+    in a fresh process and stopped by `orchestrator down`, every recorded process checked gone."""
     doc = yaml.safe_load((ENVIRONMENTS / "local.yaml").read_text())
     doc["models"][0]["source"] = "${GPUFLEET_HOME}/models/tiny-llama"
-    doc["models"][0]["min_replicas"] = 2  # two replicas: one may die while the other serves
+    if edit:
+        edit(doc)
     spec = home / "local.yaml"
     spec.write_text(yaml.safe_dump(doc))
     env = {k: v for k, v in os.environ.items() if k != "GPUFLEET_API_KEY"}
     env |= {"GPUFLEET_HOME": str(home), "GPUFLEET_ENVIRONMENTS_DIR": str(ENVIRONMENTS),
             "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": "30", "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-m", "orchestrator", "up", "--spec", str(spec), "--format", "json"],
-                         env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S, check=False)
+    up = [sys.executable, "-m", "orchestrator", "up", "--spec", str(spec), "--format", "json"] + ([] if demo else ["--no-demo"])
+    run = subprocess.run(up, env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S, check=False)
     fleet = Fleet(home, spec, env, json.loads(run.stdout) if run.returncode == 0 else {}, run.stderr)
     try:
         assert run.returncode == 0, run.stderr[-3000:]
@@ -84,6 +88,16 @@ def fleet(tmp_path_factory) -> Fleet:
         while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not [p for p in pids if alive(p)], "processes left running"
+
+
+def _two_replicas(doc: dict) -> None:
+    doc["models"][0]["min_replicas"] = 2  # two replicas: one may die while the other serves
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> Iterator[Fleet]:
+    with running_fleet(tmp_path_factory.mktemp("fleet-home"), _two_replicas) as fleet:
+        yield fleet
 
 
 def _recorded_pids(home: Path) -> list[int]:
