@@ -21,9 +21,11 @@ Capacity = Literal["on_demand", "spot", "reserved", "owned"]
 FailureDomain = Literal["provider", "region", "zone", "pool"]
 Dtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]
 
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
+"""Pool, model and environment names: safe as Kubernetes names and as a directory name (no `..`, no `/`)."""
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$",
+    Field(min_length=1, max_length=63, pattern=NAME_PATTERN,
           description="Lower-case letters, digits, '.', '_' and '-' (a Kubernetes-safe name)."),
 ]
 CLOUDS = ("aws", "gcp", "azure")
@@ -76,12 +78,19 @@ def _record_template(value: str) -> str:
 
 
 HostName = Annotated[str, AfterValidator(_hostname)]
+# Kubernetes minor versions the replica workloads are rendered for and checked against (docs/replicas.md).
+KubernetesVersion = Literal["1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36", "1.37"]
 
 
 class StrictModel(BaseModel):
-    """Input models: unknown keys are errors, values are validated on assignment too."""
+    """Input models: unknown keys are errors, values are validated on assignment too.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Strict types (`true` is no count, `2.5` no integer, `"5"` no number) and finite numbers only
+    (`.inf` and `.nan` are refused); each number field also has an upper bound, so that sums and
+    products of a spec's numbers stay finite.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 class Coordinates(StrictModel):
@@ -98,6 +107,31 @@ class NodeShape(StrictModel):
     memory_gb: float = Field(gt=0, le=65_536, description="Memory of one node, GB.")
 
 
+class WeightsIdentity(StrictModel):
+    """Who a pool's replicas are to the object store of their weights (docs/replicas.md, "Identity")."""
+
+    aws_role_arn: str | None = Field(None, max_length=600, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$", description="EKS (IRSA): IAM role the replicas' ServiceAccount assumes, for s3:// weights; aws pools only.")
+    gcp_service_account: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$", description="GKE Workload Identity: Google service account the replicas act as, for gs:// weights; gcp pools only.")
+    azure_client_id: str | None = Field(None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", description="AKS Workload Identity: client ID of the managed identity the replicas use, for az:// weights; azure pools only.")
+    secret: Name | None = Field(None, description="A Secret in the pool's namespace holding store credentials (AWS keys, an Azure connection string, a Google key file, HF_TOKEN): on-prem, or a store of another cloud.")
+
+    @model_validator(mode="after")
+    def _some(self) -> WeightsIdentity:
+        if not self.model_fields_set:
+            raise ValueError("empty identity; allowed: aws_role_arn, gcp_service_account, azure_client_id and/or secret")
+        return self
+
+
+class ModelCache(StrictModel):
+    """Where replicas keep fetched weights, so a restarted pod does not download them again."""
+
+    size_gb: int = Field(200, ge=1, le=100_000, description="Most the cache may hold, GB: the checkpoints of the models it holds and vLLM's compile cache (a 70B bf16 checkpoint is 141 GB).")
+    storage_class: Name | None = Field(None, description="Unset: a node-local emptyDir per pod (kept across container restarts). Set: one ReadWriteMany PersistentVolumeClaim of this storage class per pool, shared by its replicas and kept across pods.")
+
+
+_IDENTITY_PROVIDER = {"aws_role_arn": "aws", "gcp_service_account": "gcp", "azure_client_id": "azure"}
+
+
 class Pool(StrictModel):
     """A GPU node pool: a group of identical nodes in one place, scaled as a unit."""
 
@@ -108,9 +142,9 @@ class Pool(StrictModel):
     instance_type: str | None = Field(None, description="Cloud instance type, priced from the catalog (p5.48xlarge, a3-highgpu-8g, Standard_ND96isr_H100_v5).")
     gpu: str | None = Field(None, description="GPU model (canonical name, e.g. A100-80GB); required for on-prem and local pools.")
     gpus_per_node: int | None = Field(None, gt=0, le=16, description="GPUs per node; required with `gpu`.")
-    cost_per_hour: float | None = Field(None, ge=0, description="USD per node-hour: amortized for owned hardware; overrides the catalog price for clouds (negotiated rates).")
+    cost_per_hour: float | None = Field(None, ge=0, le=10_000, description="USD per node-hour: amortized for owned hardware; overrides the catalog price for clouds (negotiated rates).")
     capacity: Capacity = Field("on_demand", description="Capacity market: on_demand, spot, reserved (clouds) or owned (on-prem, local).")
-    min_nodes: int = Field(0, ge=0, description="Nodes that always run.")
+    min_nodes: int = Field(0, ge=0, le=10_000, description="Nodes that always run.")
     max_nodes: int = Field(ge=0, le=10_000, description="The most nodes the pool may scale to (quota, hardware, or policy).")
     location: str | Coordinates | None = Field(None, description="On-prem sites: a known metro or cloud region nearby (`frankfurt`, `aws:eu-central-1`) or coordinates.")
     node: NodeShape | None = Field(None, description="CPUs and memory of one node: required for onprem pools (cloud instance types take theirs from the catalog; local pools from this machine).")
@@ -119,14 +153,25 @@ class Pool(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict, description="Node labels.")
     taints: list[str] = Field(default_factory=list, description="Node taints as `key=value:Effect`.")
     tags: dict[str, str] = Field(default_factory=dict, description="Cloud tags, merged over the environment's tags.")
+    identity: WeightsIdentity | None = Field(None, description="How replicas read their weights' object store: the cloud's workload identity or a Secret. Unset: Hugging Face and local sources only.")
+    model_cache: ModelCache = Field(default_factory=ModelCache, description="The replicas' weights cache volume.")
+    kubernetes_version: KubernetesVersion | None = Field(None, description="Minor version of the pool's cluster: manifests use what it supports. Unset: what every supported version accepts.")
+
+    @model_validator(mode="after")
+    def _identity_matches_provider(self) -> Pool:
+        for field, provider in _IDENTITY_PROVIDER.items():
+            if self.identity is not None and getattr(self.identity, field) is not None and self.provider != provider:
+                raise ValueError(f"identity.{field} is for {provider} pools, and this pool's provider is {self.provider}; "
+                                 "allowed: the pool's own cloud's field, or identity.secret")
+        return self
 
 
 class Slo(StrictModel):
     """What users of a model are promised; the planner only places within it."""
 
-    ttft_p95_ms: float = Field(gt=0, description="Time to first token, p95, ms (at the replica).")
-    tpot_p95_ms: float = Field(gt=0, description="Time per output token, p95, ms.")
-    max_rtt_ms: float = Field(gt=0, description="Most network round-trip time between users and the serving pool, ms.")
+    ttft_p95_ms: float = Field(gt=0, le=3_600_000, description="Time to first token, p95, ms (at the replica).")
+    tpot_p95_ms: float = Field(gt=0, le=3_600_000, description="Time per output token, p95, ms.")
+    max_rtt_ms: float = Field(gt=0, le=3_600_000, description="Most network round-trip time between users and the serving pool, ms.")
 
 
 class Spread(StrictModel):
@@ -152,18 +197,18 @@ class CustomArchitecture(StrictModel):
     params_b: float | None = Field(None, gt=0, le=100_000, description="Total parameters, billions; derived from the shape when unset.")
     active_params_b: float | None = Field(None, gt=0, le=100_000, description="Parameters used per token (MoE), billions; derived when unset, equal to params_b for dense models.")
     layers: int | None = Field(None, gt=0, le=10_000, description="Decoder layers (num_hidden_layers).")
-    hidden: int | None = Field(None, gt=0, description="Hidden size (hidden_size).")
-    heads: int | None = Field(None, gt=0, description="Attention (query) heads (num_attention_heads).")
-    kv_heads: int | None = Field(None, gt=0, description="Key/value heads (num_key_value_heads); default: heads.")
-    head_dim: int | None = Field(None, gt=0, description="Dimensions per head; default: hidden / heads.")
-    vocab: int | None = Field(None, gt=0, description="Vocabulary size (vocab_size).")
-    max_context: int | None = Field(None, gt=0, description="Longest sequence the model supports, tokens (max_position_embeddings).")
-    intermediate_size: int | None = Field(None, gt=0, description="MLP width of the dense layers (per expert for Mixtral-style MoE without moe_intermediate_size).")
-    experts: int | None = Field(None, gt=0, description="Routed experts per MoE layer (num_local_experts, num_experts, n_routed_experts).")
-    experts_per_token: int | None = Field(None, gt=0, description="Routed experts each token uses (num_experts_per_tok).")
-    moe_intermediate_size: int | None = Field(None, gt=0, description="MLP width of one routed expert.")
-    shared_experts: int | None = Field(None, ge=0, description="Always-on shared experts of moe_intermediate_size each (DeepSeek's n_shared_experts).")
-    shared_expert_intermediate_size: int | None = Field(None, gt=0, description="Width of the one gated shared expert (Qwen-MoE).")
+    hidden: int | None = Field(None, gt=0, le=1 << 20, description="Hidden size (hidden_size).")
+    heads: int | None = Field(None, gt=0, le=1 << 16, description="Attention (query) heads (num_attention_heads).")
+    kv_heads: int | None = Field(None, gt=0, le=1 << 16, description="Key/value heads (num_key_value_heads); default: heads.")
+    head_dim: int | None = Field(None, gt=0, le=1 << 16, description="Dimensions per head; default: hidden / heads.")
+    vocab: int | None = Field(None, gt=0, le=100_000_000, description="Vocabulary size (vocab_size).")
+    max_context: int | None = Field(None, gt=0, le=100_000_000, description="Longest sequence the model supports, tokens (max_position_embeddings).")
+    intermediate_size: int | None = Field(None, gt=0, le=1 << 24, description="MLP width of the dense layers (per expert for Mixtral-style MoE without moe_intermediate_size).")
+    experts: int | None = Field(None, gt=0, le=1 << 16, description="Routed experts per MoE layer (num_local_experts, num_experts, n_routed_experts).")
+    experts_per_token: int | None = Field(None, gt=0, le=1 << 16, description="Routed experts each token uses (num_experts_per_tok).")
+    moe_intermediate_size: int | None = Field(None, gt=0, le=1 << 24, description="MLP width of one routed expert.")
+    shared_experts: int | None = Field(None, ge=0, le=1 << 16, description="Always-on shared experts of moe_intermediate_size each (DeepSeek's n_shared_experts).")
+    shared_expert_intermediate_size: int | None = Field(None, gt=0, le=1 << 24, description="Width of the one gated shared expert (Qwen-MoE).")
     tie_embeddings: bool | None = Field(None, description="Output layer shares the input embeddings (tie_word_embeddings); default: false.")
     # Set by orchestrator.profiles.resolve_architecture: the shape read relative to the spec's own file, which
     # copies of the spec (model_copy shares this object) reuse instead of resolving the path without that file.
@@ -186,10 +231,10 @@ class Model(StrictModel):
     source: str = Field(min_length=1, description="Weights: s3://, gs://, az://, a Hugging Face id, or a local path.")
     dtype: Dtype = Field("bf16", description="Weight precision.")
     gpus_per_replica: int | None = Field(None, ge=1, le=16, description="GPUs per replica (tensor parallel); derived per GPU type from memory when unset.")
-    memory_gb: float | None = Field(None, gt=0, description="GPU memory one replica needs (weights + KV cache), GB; derived from the architecture when unset.")
-    max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens.")
+    memory_gb: float | None = Field(None, gt=0, le=1_000_000, description="GPU memory one replica needs (weights + KV cache), GB; derived from the architecture when unset.")
+    max_model_len: int | None = Field(None, gt=0, le=100_000_000, description="Longest context served, tokens.")
     slo: Slo
-    min_replicas: int = Field(1, ge=0)
+    min_replicas: int = Field(1, ge=0, le=100_000)
     spread: Spread | None = None
     residency: Residency = Field(default_factory=Residency)
 
@@ -214,8 +259,8 @@ class Model(StrictModel):
 class SizeBucket(StrictModel):
     """One class of request sizes in a demand's mix: its mean tokens and its share of the requests."""
 
-    input_tokens: int = Field(gt=0, description="Mean prompt tokens of the requests in this bucket.")
-    output_tokens: int = Field(gt=0, description="Mean generated tokens of the requests in this bucket.")
+    input_tokens: int = Field(gt=0, le=100_000_000, description="Mean prompt tokens of the requests in this bucket.")
+    output_tokens: int = Field(gt=0, le=100_000_000, description="Mean generated tokens of the requests in this bucket.")
     share: float = Field(gt=0, le=1, description="Share of the demand's requests in this bucket; a mix's shares add up to 1.")
     label: str | None = Field(None, max_length=64, description="Where the bucket comes from, e.g. `in<=4096 out<=256` (informational).")
 
@@ -225,9 +270,9 @@ class Demand(StrictModel):
 
     model: str = Field(min_length=1)
     region: str = Field(min_length=1, description="Where users are: a metro (frankfurt), a coarse area (us-east) or a cloud region.")
-    requests_per_second: float = Field(gt=0, description="Mean requests/s over the window the demand describes.")
-    input_tokens: int | None = Field(None, gt=0, description="Mean prompt tokens per request; derived from `size_mix` when that is given.")
-    output_tokens: int | None = Field(None, gt=0, description="Mean generated tokens per request; derived from `size_mix` when that is given.")
+    requests_per_second: float = Field(gt=0, le=1_000_000, description="Mean requests/s over the window the demand describes.")
+    input_tokens: int | None = Field(None, gt=0, le=100_000_000, description="Mean prompt tokens per request; derived from `size_mix` when that is given.")
+    output_tokens: int | None = Field(None, gt=0, le=100_000_000, description="Mean generated tokens per request; derived from `size_mix` when that is given.")
     size_mix: list[SizeBucket] | None = Field(None, min_length=1, max_length=64, description="Request sizes as buckets with shares (docs/planner.md): capacity is sized per bucket, not at the mean. `orchestrator plan --trace` derives one.")
     peak_factor: float = Field(1.0, ge=1, le=1000, description="The planner sizes for requests_per_second x peak_factor (bursts above the mean); 1: plan for the mean as written.")
     peak_source: str | None = Field(None, max_length=200, description="Where peak_factor comes from (informational; a trace-derived demand says which windows and percentile).")
@@ -264,7 +309,7 @@ class Demand(StrictModel):
 class Budget(StrictModel):
     """Spending cap the planner respects."""
 
-    usd_per_hour: float | None = Field(None, gt=0, description="Most the fleet may cost per hour; unset means no cap.")
+    usd_per_hour: float | None = Field(None, gt=0, le=1_000_000_000, description="Most the fleet may cost per hour; unset means no cap.")
 
 
 class State(StrictModel):
