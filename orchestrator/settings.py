@@ -6,10 +6,14 @@ Grouped by component; units are part of field names.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.errors import InputError
+from orchestrator.spec.models import NAME_PATTERN
 
 
 class Settings(BaseSettings):
@@ -112,6 +116,8 @@ class Settings(BaseSettings):
         None, description="Kubeconfig whose contexts are the pools' `cluster` names. Unset: $KUBECONFIG or ~/.kube/config.")
     kubernetes_image: str | None = Field(
         None, description="Replica image the Deployments run (images/vllm, pushed to your registry, pinned by digest).")
+    kubernetes_allow_image_tag: bool = Field(
+        False, description="Accept a replica image by tag (what it runs may change under the same name). Unset: a digest is required.")
 
     @property
     def catalog_dir(self) -> Path:
@@ -129,7 +135,14 @@ class Settings(BaseSettings):
         return self.weights_cache_dir or self.home / "weights"
 
     def state_dir(self, environment: str) -> Path:
-        """Per-environment state: the default SQLite database, logs, the gateway key."""
+        """Per-environment state: the default SQLite database, logs, the gateway key.
+
+        `environment` must be a name (as the spec's `environment:` is), so the directory is always
+        one level below `home/state`: never `..`, never a path of its own."""
+        if not re.fullmatch(NAME_PATTERN, environment) or len(environment) > 63:
+            raise InputError(f"'{environment}' is not an environment name; allowed: 1-63 lower-case letters, digits, "
+                             "'.', '_' and '-', starting and ending with a letter or digit. To fix: set `environment:` "
+                             "in the spec, or pass --env with such a name")
         return self.home / "state" / environment
 
 
