@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from rich.console import Console, ConsoleDimensions
 from orchestrator.errors import InputError
 from orchestrator.settings import load_settings
 from orchestrator.spec.checks import did_you_mean
+from orchestrator.spec.models import NAME_PATTERN
 
 DEFAULT_ENVIRONMENT = "local"
 
@@ -58,6 +60,9 @@ def spec_path(env: str | None, spec: Path | None) -> Path:
         return spec
     directory = load_settings().environments_dir
     name = env or DEFAULT_ENVIRONMENT
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise InputError(f"--env '{name}' is not an environment name; allowed: lower-case letters, digits, '.', '_' "
+                         "and '-', starting and ending with a letter or digit. To fix: pass --spec PATH for a file elsewhere")
     path = directory / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in directory.glob("*.yaml"))

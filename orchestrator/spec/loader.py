@@ -6,44 +6,21 @@ what is wrong and what is allowed. Nothing here writes anything.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import InputError, SpecError, SpecIssue
 from orchestrator.spec.checks import check_spec, did_you_mean
-from orchestrator.spec.models import FleetSpec
+from orchestrator.spec.models import NAME_PATTERN, FleetSpec
+from orchestrator.spec.reader import Loc, format_path, parse_yaml, read_text
 
-Loc = tuple[str | int, ...]
 # Pydantic tags union members in error locations; they are not part of the document path.
 _UNION_TAGS = {"str", "Coordinates"}
-
-
-def format_path(loc: Loc) -> str:
-    """('pools', 2, 'max_nodes') -> 'pools[2].max_nodes'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _line_map(node: yaml.Node, loc: Loc = (), lines: dict[Loc, int] | None = None) -> dict[Loc, int]:
-    """1-based line of every mapping key and sequence item, keyed by document path."""
-    lines = {} if lines is None else lines
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*loc, key.value)
-            lines[child] = key.start_mark.line + 1
-            _line_map(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, (*loc, index), lines)
-    return lines
 
 
 def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
@@ -96,17 +73,11 @@ def _issues_from_pydantic(exc: ValidationError, lines: dict[Loc, int]) -> list[S
 
 def parse_spec(text: str, file: str) -> FleetSpec:
     """Validate YAML text as a fleet spec; `file` is only used in messages."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(file, [SpecIssue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None)]) from None
+    document = parse_yaml(text, file)
+    data, lines = document.data, document.lines
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpecError(file, [SpecIssue("", f"a fleet spec is a mapping with pools, models and demand; got {got}", 1)])
-    lines = _line_map(node)
     try:
         spec = FleetSpec.model_validate(data)
     except ValidationError as exc:
@@ -124,7 +95,7 @@ def locate(issues: list[SpecIssue], lines: dict[Loc, int]) -> list[SpecIssue]:
 
 def line_map(text: str) -> dict[Loc, int]:
     """Lines of every path in a YAML text (for issues found after loading)."""
-    return _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
+    return parse_yaml(text, "<spec>").lines
 
 
 def _parse_path(path: str) -> Loc:
@@ -139,14 +110,14 @@ def _parse_path(path: str) -> Loc:
 
 
 def load_spec(path: Path) -> FleetSpec:
-    """Load and validate a spec file; its environment name defaults to the file's stem."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file. To fix: pass an existing spec with --spec, or --env NAME for environments/NAME.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the spec ({exc}). To fix: check the file's permissions and that it is UTF-8 YAML") from None
-    spec = parse_spec(text, str(path))
+    """Load and validate a spec file; its environment name defaults to the file's stem (when that is a name)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file. To fix: pass an existing spec with --spec, or --env NAME for environments/NAME.yaml")
+    spec = parse_spec(read_text(path, "fleet spec"), str(path))
     if spec.environment is None:
+        if not re.fullmatch(NAME_PATTERN, path.stem):
+            raise SpecError(str(path), [SpecIssue("environment", f"required: the file name '{path.stem}' is not an environment "
+                                                  "name; allowed: 1-63 lower-case letters, digits, '.', '_' and '-', starting "
+                                                  "and ending with a letter or digit (set `environment:` or rename the file)", 1)])
         spec = spec.model_copy(update={"environment": path.stem})
     return spec

@@ -9,6 +9,7 @@ the catalogs (instance types, regions, GPU memory, latency) live in
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from typing import Annotated, Literal
 
@@ -29,6 +30,8 @@ Name = Annotated[
           description="Lower-case letters, digits, '.', '_' and '-' (a Kubernetes-safe name)."),
 ]
 CLOUDS = ("aws", "gcp", "azure")
+MAX_EXACT_INT = 2**53
+"""Largest integer a JSON reader (Rego's, a browser's) holds exactly."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -323,6 +326,23 @@ class Policies(StrictModel):
 
     paths: list[str] = Field(default_factory=lambda: ["policies"], description="Directories of .rego files, relative to the repository.")
     data: dict[str, object] = Field(default_factory=dict, description="Data the rules read (ceilings, allowed regions, licences).")
+
+    @field_validator("data")
+    @classmethod
+    def _json_numbers(cls, data: dict[str, object]) -> dict[str, object]:
+        """Rules read the data as JSON: a number must be finite, an integer exact in a double."""
+        pending: list[object] = [data]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, dict):
+                pending.extend(value.values())
+            elif isinstance(value, list):
+                pending.extend(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{value} is not a number policies can read; allowed: finite numbers")
+            elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
+                raise ValueError(f"{value} is too large; allowed: integers within ±{MAX_EXACT_INT} (exact in JSON)")
+        return data
 
 
 class Route53Dns(StrictModel):
