@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from orchestrator.errors import InputError
+from orchestrator.errors import GpufleetError, InputError
 from orchestrator.settings import load_settings
 from orchestrator.spec.checks import did_you_mean
 from orchestrator.spec.models import NAME_PATTERN
@@ -75,8 +75,16 @@ def spec_path(env: str | None, spec: Path | None) -> Path:
 
 
 def print_json(payload: Any) -> None:
-    """Machine output: JSON alone on stdout."""
-    typer.echo(json.dumps(payload, indent=2, default=str))
+    """Machine output: JSON alone on stdout, and valid JSON (no NaN or Infinity: RFC 8259 has neither).
+
+    Inputs are finite and bounded where they are read, so a non-finite number here is a bug; it
+    fails the command (exit 1) rather than print what a JSON reader rejects."""
+    try:
+        text = json.dumps(payload, indent=2, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise GpufleetError(f"the JSON output would hold a number that is not finite ({exc}); nothing was printed. "
+                            "To fix: report this as a bug, with the command and spec") from None
+    typer.echo(text)
 
 
 def wants_json(argv: list[str]) -> bool:

@@ -6,8 +6,9 @@ A standard-library HTTP server (the page is one document with no assets to serve
     GET /metrics  Prometheus text (see `metrics.py`)
     GET /healthz  200 "ok"
 
-Bound to loopback it is open, like any local developer tool; bound elsewhere every request
-needs the token, as `?token=` or `Authorization: Bearer` (Prometheus' `authorization`
+Bound to loopback it is open, like any local developer tool, to requests whose Host header
+names loopback (`localhost`, `127.0.0.1`, `[::1]`): a web page that rebinds its own DNS name to
+127.0.0.1 (DNS rebinding) sends its own name and gets 403. Bound elsewhere every request needs the token, as `?token=` or `Authorization: Bearer` (Prometheus' `authorization`
 setting). While it runs, a thread scrapes the replicas' token counters into the ledger
 every `spend_scrape_interval_s`.
 """
@@ -46,6 +47,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a Host header without its port ('[::1]:8765' -> '::1'); None when absent or malformed."""
+    if not header:
+        return None
+    try:
+        return urlsplit(f"//{header.strip()}").hostname
+    except ValueError:
+        return None
 
 
 def dashboard_token(settings: Settings, host: str) -> tuple[str | None, bool]:
@@ -95,6 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         dashboard = self.server.dashboard
+        if not self.server.serves_host(self.headers.get("Host")):
+            self._send(HTTPStatus.FORBIDDEN, b"Host not allowed: open the dashboard as http://127.0.0.1:PORT/ or "
+                       b"http://localhost:PORT/\n", "text/plain")
+            return
         if not dashboard.allows(self.path, self.headers.get("Authorization")):
             self._send(HTTPStatus.UNAUTHORIZED, b"token required: add ?token=... or Authorization: Bearer ...\n", "text/plain")
             return
@@ -133,6 +151,13 @@ class DashboardServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], dashboard: Dashboard) -> None:
         self.dashboard = dashboard
         super().__init__(address, _Handler)
+
+    def serves_host(self, header: str | None) -> bool:
+        """On loopback, only a loopback Host (the DNS-rebinding defence); elsewhere the token guards every request."""
+        bound = str(self.server_address[0])
+        if not is_loopback(bound):
+            return True
+        return host_name(header) in LOOPBACK_NAMES | {bound}
 
     @property
     def url(self) -> str:

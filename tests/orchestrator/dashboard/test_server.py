@@ -78,3 +78,12 @@ def test_the_grafana_dashboard_queries_only_metrics_we_expose(url: str) -> None:
     queried = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"\bgpufleet_[a-z_]+\b", target["expr"])}
     assert queried and queried <= exposed, queried - exposed
+
+
+@pytest.mark.parametrize(("host", "status"), [
+    ("127.0.0.1", 200), ("localhost:8765", 200), ("LOCALHOST", 200), ("[::1]:8765", 200),
+    ("evil.example.com", 403), ("evil.example.com:8765", 403), ("127.0.0.1.evil.example", 403), ("", 403),
+])
+def test_loopback_dashboard_checks_the_host_header(url: str, host: str, status: int) -> None:
+    """DNS rebinding: a page whose own name now resolves to 127.0.0.1 still sends its own name as Host."""
+    assert httpx.get(url + "healthz", headers={"Host": host}).status_code == status
