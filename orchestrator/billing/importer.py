@@ -6,8 +6,10 @@ so a million-row export becomes a few hundred rows. Importing a file again repla
 a later export covering the same provider, account and day replaces the earlier one
 (providers restate a month until it closes).
 
-Bad input is an `InputError` naming the file and the column: a required column missing,
-a cost that is not a number, a charge period that is not a time.
+Bad input is an `InputError` naming the file and the column: a required column missing or
+given twice, a cost that is not a finite number within ±`MAX_ROW_COST`, a charge period that is
+not a time within `CHARGE_YEARS` (each with its row number). A path is a path: `*` or `?` in a
+file name is that character, never a pattern.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+MAX_ROW_COST = 1e9
+"""Largest cost one row may carry, USD either way (a credit is negative); more is a broken export, not a bill."""
+CHARGE_YEARS = (1970, 2199)
+"""Years a charge period may fall in (first and last)."""
 FIX_EXPORT = ("To fix: export with the FOCUS schema (AWS Data Exports 'FOCUS 1.0', an Azure 'FOCUS cost' export, "
               "or GCP's FOCUS BigQuery view saved as CSV or Parquet)")
 
@@ -72,7 +79,9 @@ def _files(path: Path) -> tuple[list[Path], str]:
     """The files to read (a folder: every CSV or Parquet part in it) and which of the two they are."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder. To fix: pass a FOCUS export (CSV or Parquet)")
-    files = sorted(p for p in path.iterdir() if _kind(p)) if path.is_dir() else [path]
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path}: not a regular file or folder. {FIX_EXPORT}")
+    files = sorted(p for p in path.iterdir() if _kind(p) and p.is_file()) if path.is_dir() else [path]
     kinds = {_kind(p) for p in files}
     if not files or None in kinds:
         raise InputError(f"{path}: not a CSV or Parquet file ({', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}). {FIX_EXPORT}")
@@ -90,7 +99,7 @@ def _describe(con, files: list[Path], reader: str, path: Path) -> dict[str, str]
     """Open the files as the view `focus`; its columns and their types."""
     import duckdb
 
-    listed = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
+    listed = "[" + ", ".join(_literal(_no_glob(str(f))) for f in files) + "]"
     source = (f"read_csv({listed}, header = true, all_varchar = true, nullstr = ['NULL', ''])" if reader == "csv"
               else f"read_parquet({listed}, union_by_name = true)")
     try:
@@ -102,6 +111,11 @@ def _describe(con, files: list[Path], reader: str, path: Path) -> dict[str, str]
 
 def _columns(found: dict[str, str], path: Path) -> dict[str, str]:
     """FOCUS column -> the file's column of that name (any letter case); every required one or an error."""
+    twice = sorted(c for c in (*REQUIRED_COLUMNS, TAGS_COLUMN)
+                   if sum(1 for name in found if re.fullmatch(rf"{c}(_\d+)?", name, re.IGNORECASE)) > 1)
+    if twice:  # DuckDB renames a repeated header to NAME_1, NAME_2 (any letter case)
+        raise InputError(f"{path}: column{'s' if len(twice) > 1 else ''} {', '.join(twice)} given more than once "
+                         f"(in any letter case); allowed: each FOCUS column once. {FIX_EXPORT}")
     by_lower = {name.lower(): name for name in found}
     columns = {c: by_lower[c.lower()] for c in (*REQUIRED_COLUMNS, TAGS_COLUMN) if c.lower() in by_lower}
     if "ProviderName" not in columns and PROVIDER_1_3.lower() in by_lower:
@@ -118,6 +132,11 @@ def _columns(found: dict[str, str], path: Path) -> dict[str, str]:
 def _q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _no_glob(path: str) -> str:
+    """`path` as a DuckDB glob that matches only itself: each of `*`, `?`, `[` in a character class of its own."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 def _literal(text: str) -> str:
@@ -144,19 +163,25 @@ def _load(con, columns: dict[str, str], found: dict[str, str], path: Path) -> No
 
 
 def _check(con, path: Path) -> None:  # noqa: ANN001
-    """Costs must be numbers and charge periods times, in every row; the first bad value is named."""
+    """Costs must be finite numbers within ±MAX_ROW_COST and charge periods times within CHARGE_YEARS, in
+    every row; the first bad value is named."""
+    first_year, last_year = CHARGE_YEARS
     casts = {c: f"TRY_CAST({c} AS DOUBLE)" for c in NUMERIC_COLUMNS} | {c: f"TRY_CAST({c} AS TIMESTAMPTZ)" for c in TIME_COLUMNS}
-    flags = [f"{cast} IS NULL" for cast in casts.values()]
+    flags = [f"coalesce(NOT (isfinite({cast}) AND abs({cast}) <= {MAX_ROW_COST}), true)" if c in NUMERIC_COLUMNS else
+             f"coalesce(NOT (isfinite({cast}) AND {cast} >= TIMESTAMPTZ '{first_year}-01-01 00:00:00+00' "
+             f"AND {cast} < TIMESTAMPTZ '{last_year + 1}-01-01 00:00:00+00'), true)"
+             for c, cast in casts.items()]
     first = con.execute(f"SELECT n, {', '.join(f'CAST({c} AS VARCHAR)' for c in casts)}, {', '.join(flags)} "
                         f"FROM charges WHERE {' OR '.join(flags)} ORDER BY n LIMIT 1").fetchone()
     if first is None:
         return
     row, values, bad = first[0], first[1:1 + len(casts)], first[1 + len(casts):]
     column, value = next((c, v) for c, v, b in zip(casts, values, bad, strict=True) if b)
-    kind = "a number" if column in NUMERIC_COLUMNS else "a date and time (ISO 8601)"
+    kind = (f"a finite number within ±{MAX_ROW_COST:,.0f}" if column in NUMERIC_COLUMNS
+            else f"a date and time (ISO 8601) in {first_year}-{last_year}")
     shown = "empty" if value is None else repr(value[:40])
     raise InputError(f"{path}: column {column}: row {row} is {shown}, not {kind}. "
-                     "To fix: re-export the file; FOCUS requires a value there in every row")
+                     "To fix: re-export the file; FOCUS requires such a value there in every row")
 
 
 def _sums(con) -> list[tuple]:  # noqa: ANN001

@@ -78,7 +78,7 @@ def test_version_provider_names_and_tags_of_each_export_shape(store, tmp_path: P
 
 @pytest.mark.parametrize(("select_sql", "message"), [
     ("* EXCLUDE (BilledCost, ChargePeriodStart)", "missing FOCUS columns BilledCost, ChargePeriodStart"),
-    ("* REPLACE (CASE WHEN Id = '19384' THEN 'n/a' ELSE BilledCost END AS BilledCost)", "column BilledCost: row 2 is 'n/a', not a number"),
+    ("* REPLACE (CASE WHEN Id = '19384' THEN 'n/a' ELSE BilledCost END AS BilledCost)", "column BilledCost: row 2 is 'n/a', not a finite number"),
     ("* REPLACE (CASE WHEN Id = '21444' THEN 'yesterday' ELSE ChargePeriodEnd END AS ChargePeriodEnd)",
      "column ChargePeriodEnd: row 3 is 'yesterday', not a date and time"),
     ("* REPLACE (CASE WHEN Id = '11472' THEN NULL ELSE EffectiveCost END AS EffectiveCost)", "column EffectiveCost: row 1 is empty"),
@@ -110,3 +110,43 @@ def test_a_header_without_rows_is_an_empty_export(store, focus_sample: Path, tmp
     empty = rewrite(focus_sample, tmp_path / "empty.csv", where="false")
     with pytest.raises(InputError, match="no rows"):
         import_focus(store, "prod", empty)
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("BilledCost", "NaN", "column BilledCost: row 2 is 'NaN', not a finite number within ±1,000,000,000"),
+    ("ListCost", "inf", "column ListCost: row 2 is 'inf', not a finite number"),
+    ("EffectiveCost", "-Infinity", "column EffectiveCost: row 2 is '-Infinity', not a finite number"),
+    ("BilledCost", "1e308", "column BilledCost: row 2 is '1e308', not a finite number within ±1,000,000,000"),
+    ("ChargePeriodStart", "0000-01-01T00:00:00Z", "column ChargePeriodStart: row 2 is '0000-01-01T00:00:00Z', not a date and time (ISO 8601) in 1970-2199"),
+    ("ChargePeriodEnd", "10000-01-01T00:00:00Z", "column ChargePeriodEnd: row 2 is '10000-01-01T00:00:00Z', not a date and time"),
+    ("ChargePeriodStart", "infinity", "column ChargePeriodStart: row 2 is 'infinity', not a date and time"),
+])
+def test_non_finite_and_out_of_range_values_are_named_by_row(store, focus_sample: Path, tmp_path: Path,
+                                                             column: str, value: str, message: str) -> None:
+    broken = rewrite(focus_sample, tmp_path / "hostile.csv", f"* REPLACE (CASE WHEN Id = '19384' THEN '{value}' ELSE {column} END AS {column})")
+    with pytest.raises(InputError) as caught:
+        import_focus(store, "prod", broken)
+    assert str(caught.value).startswith(f"{broken}: {message}")
+    assert stored_billed(store) == {}
+
+
+def test_a_second_billedcost_column_is_an_error(store, focus_sample: Path, tmp_path: Path) -> None:
+    doubled = rewrite(focus_sample, tmp_path / "doubled.csv", "*, '0' AS billedcost")
+    with pytest.raises(InputError, match="column BilledCost given more than once"):
+        import_focus(store, "prod", doubled)
+
+
+def test_a_path_is_a_path_not_a_glob(store, focus_sample: Path, tmp_path: Path) -> None:
+    rewrite(focus_sample, tmp_path / "other.csv", where="ProviderName = 'AWS'")
+    star = rewrite(focus_sample, tmp_path / "*.csv", where="ProviderName <> 'AWS'")
+    result = import_focus(store, "prod", star)
+    assert "aws" not in result.billed_by_provider and result.rows < 1000  # only the file named `*.csv`
+
+
+def test_a_fifo_is_refused(store, tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "bill.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file or folder"):
+        import_focus(store, "prod", fifo)
