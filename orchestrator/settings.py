@@ -6,6 +6,7 @@ Grouped by component; units are part of field names.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -144,6 +145,19 @@ class Settings(BaseSettings):
                              "'.', '_' and '-', starting and ending with a letter or digit. To fix: set `environment:` "
                              "in the spec, or pass --env with such a name")
         return self.home / "state" / environment
+
+
+PRIVATE_UMASK = 0o077
+"""Files made 0600 and directories 0700: the state database and its WAL, logs, plans, keys and caches under
+GPUFLEET_HOME are the owner's alone (the database holds the ledger, logs may hold prompts)."""
+
+
+def keep_files_private() -> None:
+    """Make every file this process and its children (supervisor, vLLM, router, SQLite's WAL) create owner-only.
+
+    A umask, not a chmod per file: several of those files are made by libraries and child processes
+    that take no mode. Called once by each gpufleet entry point."""
+    os.umask(PRIVATE_UMASK)
 
 
 def load_settings() -> Settings:

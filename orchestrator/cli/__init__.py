@@ -14,10 +14,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import catalog, dashboard, plan, policy, rebalance, replay, serve, spec_cmd, spend, validate
+from orchestrator.cli import catalog, dashboard, manifests, plan, policy, rebalance, replay, serve, spec_cmd, spend, validate
 from orchestrator import __version__
 from orchestrator.cli.common import error_json, errors, print_json, wants_json
 from orchestrator.errors import GpufleetError, InputError
+from orchestrator.settings import keep_files_private
 
 PROG = "orchestrator"
 
@@ -51,6 +52,7 @@ app.command(name="down")(serve.down)
 app.command(name="status")(serve.status)
 app.command(name="profile")(serve.profile)
 app.command(name="replay")(replay.replay)
+app.command(name="manifests")(manifests.manifests)
 app.add_typer(spend.app, name="spend")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(spec_cmd.app, name="spec")
@@ -60,6 +62,7 @@ app.add_typer(policy.app, name="policy")
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and turn gpufleet's errors into messages and exit codes
     (and, with `--format json`, into a JSON object on stdout as well)."""
+    keep_files_private()
     args = sys.argv[1:] if argv is None else list(argv)
     as_json = wants_json(args)
     try:

@@ -27,11 +27,16 @@ class StateError(GpufleetError):
 
 
 def state_url(settings: Settings, environment: str, spec_url: str | None = None) -> str:
-    """The spec's `state.url` when set, else an SQLite file in the environment's state directory."""
+    """The spec's `state.url` when set, else an SQLite file in the environment's state directory (owner-only:
+    the directories 0700, the database and its WAL 0600, which SQLite gives the WAL from the database)."""
     if spec_url:
         return spec_url
     directory = settings.state_dir(environment)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (settings.home, settings.home / "state", directory):  # homes made before files were kept private
+        path.chmod(0o700)
+    for path in directory.glob("state.db*"):
+        path.chmod(0o600)
     return f"sqlite:///{directory / 'state.db'}"
 
 
