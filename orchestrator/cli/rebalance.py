@@ -64,6 +64,7 @@ def rebalance(
     """
     from orchestrator.planner import PlanOptions
     from orchestrator.planning import DemandOverride
+    from orchestrator.rebalance.report import move_report
 
     settings = load_settings()
     path = spec_path(env, spec)
@@ -73,7 +74,7 @@ def rebalance(
     def decide(move: Move) -> bool:
         worth_it = bool(move.steps) and (not watch or move.saving_per_hour >= min_saving_usd or _below_target(move))
         if quiet:
-            print_json(_move_json(move, applied=worth_it and not dry_run))
+            print_json(move_report(move, applied=worth_it and not dry_run).model_dump(mode="json"))
         else:
             render_move(move)
         if watch and move.steps and not worth_it:
@@ -177,38 +178,19 @@ def _before(current: Fleet | None, step: Step) -> int | None:
     return current.replicas.get((step.model, step.pool), 0)
 
 
-def _move_json(move: Move, applied: bool) -> dict:
-    return {
-        "environment": move.environment,
-        "cost_per_hour": {"before": round(move.cost_before, 4), "after": round(move.cost_after, 4)},
-        "pools": [{"pool": p.pool, "nodes_before": move.current.nodes.get(p.pool, 0), "nodes_after": p.nodes} for p in move.target.pools],
-        "replicas": [{"model": m, "pool": p, "before": move.current.replicas.get((m, p), 0), "after": after}
-                     for (m, p), after in sorted(_after(move).items())],
-        "steps": [s.model_dump(mode="json") for s in move.steps],
-        "warnings": move.warnings,
-        "applied": applied,
-    }
-
-
-def _after(move: Move) -> dict[tuple[str, str], int]:
-    after = {(r.model, r.pool): r.count for r in move.target.replicas}
-    for key in move.current.replicas:
-        after.setdefault(key, 0)
-    return after
-
-
 def render_move(move: Move) -> None:
     """The diff: pools and replicas before → after, $/h before → after, and the steps in order."""
+    from orchestrator.rebalance.report import move_report
+
+    report = move_report(move, applied=False)
     table = Table(title=f"Rebalance of '{move.environment}'", box=box.SIMPLE_HEAD, header_style="bold")
     for column in ("pool / replicas", "before", "after"):
         table.add_column(column, justify="left" if column.startswith("pool") else "right")
-    for p in move.target.pools:
-        before = move.current.nodes.get(p.pool, 0)
-        if before or p.nodes:
-            table.add_row(f"{p.pool} nodes", str(before), _changed(before, p.nodes))
-    for (model, pool), after in sorted(_after(move).items()):
-        before = move.current.replicas.get((model, pool), 0)
-        table.add_row(f"  {model} in {pool}", str(before), _changed(before, after))
+    for p in report.pools:
+        if p.nodes_before or p.nodes_after:
+            table.add_row(f"{p.pool} nodes", str(p.nodes_before), _changed(p.nodes_before, p.nodes_after))
+    for r in report.replicas:
+        table.add_row(f"  {r.model} in {r.pool}", str(r.before), _changed(r.before, r.after))
     table.add_row("[bold]$/h[/]", f"{move.cost_before:,.2f}", f"[bold]{move.cost_after:,.2f}[/]")
     console.print(table)
     if not move.steps:

@@ -78,6 +78,7 @@ def up(
     from orchestrator.gateway import gateway_api_key
     from orchestrator.planner import PlanOptions
     from orchestrator.providers.local.environment import build_missing_tiny_models
+    from orchestrator.status import fleet_status
 
     settings = load_settings()
     path, fleet, name = _open(env, spec)
@@ -90,7 +91,7 @@ def up(
     key = gateway_api_key(settings, name).value.get_secret_value()
     answers = _demo(move.target, state, key) if demo and state.gateway else []
     if output is OutputFormat.json:
-        print_json({**status_report(fleet, name, state, move.target), "answers": [vars(a) for a in answers]})
+        print_json({**fleet_status(fleet, name, state, move.target).model_dump(mode="json"), "answers": [vars(a) for a in answers]})
         return
     render_status(fleet, name, state, move.target)
     if answers:
@@ -148,6 +149,7 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
     """
     from orchestrator.ledger import collect_tokens
     from orchestrator.rebalance.journal import last_applied
+    from orchestrator.status import fleet_status
 
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
@@ -156,68 +158,29 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
     collect_tokens(database[1], name)  # tokens served since the last look, for the ledger
     applied = last_applied(database[1], name)  # drift is measured from the last applied run
     if output is OutputFormat.json:
-        print_json(status_report(fleet, name, state, applied))
+        print_json(fleet_status(fleet, name, state, applied).model_dump(mode="json"))
         return
     render_status(fleet, name, state, applied)
 
 
-def drift(state: FleetState, applied: Placement | None) -> list[dict]:
-    """Where what runs differs from the last applied plan: replicas missing, extra or unhealthy; pools resized."""
-    if applied is None:
-        return []
-    planned = {(r.model, r.pool): r.count for r in applied.replicas if r.count}
-    running: dict[tuple[str, str], list[bool]] = {}
-    for r in state.replicas:
-        running.setdefault((r.model, r.pool), []).append(r.healthy)
-    found = []
-    for model, pool in sorted(set(planned) | set(running)):
-        seen = running.get((model, pool), [])
-        if len(seen) != planned.get((model, pool), 0) or not all(seen):
-            found.append({"kind": "replicas", "model": model, "pool": pool, "planned": planned.get((model, pool), 0),
-                          "running": len(seen), "healthy": sum(seen)})
-    observed = {p.pool: p.nodes if p.requested is None else p.requested for p in state.pools}
-    for p in applied.pools:
-        nodes = observed.get(p.pool, 0)
-        owned = p.provider in ("local", "onprem")  # owned nodes are there whether the plan uses them or not
-        if nodes < p.nodes or (nodes > p.nodes and not owned):
-            found.append({"kind": "nodes", "pool": p.pool, "planned": p.nodes, "running": nodes})
-    return found
-
-
-def status_report(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> dict:
-    """The status contract (DESIGN.md): gateway, pools, replicas, cost and drift from the last applied plan."""
-    costs = {p.name: p.cost_per_hour or 0.0 for p in fleet.pools}
-    if applied is not None:
-        costs |= {p.pool: p.cost_per_node_hour for p in applied.pools}
-    return {
-        "environment": name,
-        "cost_per_hour": round(sum((p.nodes if p.requested is None else p.requested) * costs.get(p.pool, 0.0)
-                                   for p in state.pools), 6),
-        "gateway": {"url": state.gateway.url, "healthy": state.gateway.healthy} if state.gateway else None,
-        "pools": [p.model_dump(exclude_none=True) for p in state.pools],
-        "replicas": [r.model_dump(include={"model", "pool", "url", "healthy", "pid", "restarts"}) for r in state.replicas],
-        "drift": drift(state, applied),
-    }
-
-
 def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> None:
-    report = status_report(fleet, name, state, applied)
-    gateway = report["gateway"]
-    console.print(f"[bold]{name}[/]: ${report['cost_per_hour']:.3f}/h; gateway "
-                  + (f"{gateway['url']} ({'[green]healthy[/]' if gateway['healthy'] else '[red]down[/]'})" if gateway else "not running"))
+    from orchestrator.status import NodeDrift, fleet_status
+
+    report = fleet_status(fleet, name, state, applied)
+    gateway = report.gateway
+    console.print(f"[bold]{name}[/]: ${report.cost_per_hour:.3f}/h; gateway "
+                  + (f"{gateway.url} ({'[green]healthy[/]' if gateway.healthy else '[red]down[/]'})" if gateway else "not running"))
     table = Table(header_style="bold")
     for column in ("model", "pool", "url", "pid", "restarts", "healthy"):
         table.add_column(column)
-    for r in report["replicas"]:
-        table.add_row(r["model"], r["pool"], r["url"], str(r["pid"] or "-"), str(r["restarts"]),
-                      "[green]yes[/]" if r["healthy"] else "[red]no[/]")
+    for r in report.replicas:
+        table.add_row(r.model, r.pool, r.url, str(r.pid or "-"), str(r.restarts), "[green]yes[/]" if r.healthy else "[red]no[/]")
     console.print(table)
-    for d in report["drift"]:
-        if d["kind"] == "nodes":
-            console.print(f"[yellow]drift[/] pool {d['pool']}: {d['running']} nodes, {d['planned']} planned")
+    for d in report.drift:
+        if isinstance(d, NodeDrift):
+            console.print(f"[yellow]drift[/] pool {d.pool}: {d.running} nodes, {d.planned} planned")
         else:
-            console.print(f"[yellow]drift[/] {d['model']}@{d['pool']}: {d['healthy']} healthy of {d['running']} running, "
-                          f"{d['planned']} planned")
+            console.print(f"[yellow]drift[/] {d.model}@{d.pool}: {d.healthy} healthy of {d.running} running, {d.planned} planned")
 
 
 def profile(

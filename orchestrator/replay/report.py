@@ -11,8 +11,11 @@ factor) and the capacity it placed (replicas x req/s per replica).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from typing import Literal
 
+from pydantic import Field
+
+from orchestrator.contracts import Document
 from orchestrator.planner.placement import Placement
 from orchestrator.replay.runner import RequestResult
 from orchestrator.replay.schedule import Schedule
@@ -21,18 +24,16 @@ from orchestrator.spec import FleetSpec
 ATTAINMENT_TARGET = 0.95  # the SLO is a p95
 
 
-@dataclass(frozen=True)
-class PlanPromise:
-    planned_rps: float  # Σ demand rps x peak_factor: what the plan carries within the SLO
-    capacity_rps: float  # Σ replicas x rps_per_replica
+class PlanPromise(Document):
+    planned_rps: float = Field(description="Σ demand rps x peak_factor: what the plan carries within the SLO.")
+    capacity_rps: float = Field(description="Σ replicas x rps_per_replica.")
     replicas: int
     capacity_source: str
 
 
-@dataclass(frozen=True)
-class ModelReport:
+class ModelReport(Document):
     model: str
-    region: str | None  # None: every region of the model
+    region: str | None = Field(description="null: every region of the model.")
     requests: int
     errors: int
     within_slo: int
@@ -49,8 +50,10 @@ class ModelReport:
     plan: PlanPromise | None = None
 
 
-@dataclass(frozen=True)
-class ReplayReport:
+class ReplayReport(Document):
+    """The replay report contract (`replay --format json`, and what the state database keeps)."""
+
+    schema_version: Literal[1] = Field(1, description="Changes only with an incompatible change (docs/contracts.md).")
     environment: str
     gateway_url: str
     trace: str
@@ -64,15 +67,15 @@ class ReplayReport:
     requests: int
     errors: int
     clipped: int
-    length_mismatches: int  # answered requests whose served prompt or output tokens differ from what was asked
+    length_mismatches: int = Field(description="Answered requests whose served prompt or output tokens differ from what was asked.")
     max_model_len: dict[str, int]
     scope: str
     models: list[ModelReport]
-    regions: list[ModelReport] = field(default_factory=list)
+    regions: list[ModelReport] = Field(default_factory=list)
     plan_cost_per_hour: float | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
 
 def percentile(values: list[float], p: float) -> float | None:

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from werkzeug.wrappers import Request, Response
 
@@ -16,7 +17,7 @@ from orchestrator.replay import build_report, build_schedule, run_replay
 from orchestrator.replay.report import percentile, plan_promise
 from orchestrator.replay.runner import RequestResult, parse_detailed, timed_trace_lines
 from orchestrator.spec import load_spec
-from tests.conftest import ENVIRONMENTS
+from tests.conftest import ENVIRONMENTS, REPO
 from tests.fakes.openai_worker import FakeOpenAiWorker
 
 
@@ -220,6 +221,7 @@ def test_the_command_reports_json_beside_the_plan_and_keeps_the_run(tmp_path, ca
                                  "--scale", "2", "--format", "json")
     assert code == 0, err
     report = json.loads(out)
+    jsonschema.validate(report, json.loads((REPO / "docs" / "replay-report.schema.json").read_text()))  # the contract
     m = report["models"][0]
     assert (report["requests"], m["requests"], m["errors"], m["attainment"], m["meets_slo"]) == (8, 8, 0, 1.0, True)
     assert m["plan"]["planned_rps"] == pytest.approx(0.5) and m["plan"]["capacity_rps"] > 0
