@@ -88,7 +88,7 @@ def rebalance(
     checks = 0
     while True:
         rebalance_once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, transient=quiet,
-                       demand=demand, routes=not dry_run)
+                       demand=demand, routes=not dry_run, dry_run=dry_run)
         checks += 1
         if not watch or (iterations is not None and checks >= iterations):
             return
@@ -97,12 +97,12 @@ def rebalance(
 
 def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
                    step_timeout_s: float, transient: bool = False, demand: DemandOverride | None = None,
-                   routes: bool = True) -> tuple[Move, int | None]:
+                   routes: bool = True, dry_run: bool = False) -> tuple[Move, int | None]:
     """`orchestrator.rebalance.loop.rebalance_once` shown on stderr: progress bars (gone when `transient`), spinners, notes."""
     from orchestrator.rebalance.loop import rebalance_once as once
 
     return once(path, settings, options, decide=decide, step_timeout_s=step_timeout_s, ui=console_ui(transient),
-                demand=demand, routes=routes)
+                demand=demand, routes=routes, dry_run=dry_run)
 
 
 NOTE_STYLES = {"info": "{}", "warning": "[yellow]{}[/]", "success": "[green]✓[/] {}", "secret": "[bold]{}[/]"}

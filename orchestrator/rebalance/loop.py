@@ -23,6 +23,7 @@ from orchestrator.settings import Settings
 
 if TYPE_CHECKING:
     from orchestrator.planner import PlanOptions
+    from orchestrator.planner.placement import Placement
     from orchestrator.planning import DemandOverride
     from orchestrator.providers.base import Step
     from orchestrator.rebalance.run import Move
@@ -62,7 +63,7 @@ class RebalanceUI:
 
 def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, decide: Callable[[Move], bool],
                    step_timeout_s: float, ui: RebalanceUI | None = None, demand: DemandOverride | None = None,
-                   routes: bool = True) -> tuple[Move, int | None]:
+                   routes: bool = True, dry_run: bool = False) -> tuple[Move, int | None]:
     """One rebalance under the environment's lock: finish an interrupted run, plan, let `decide`
     (shown the move) say whether to apply, apply with progress; the move and the applied run's id.
 
@@ -70,7 +71,9 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     move planned again, and shown to `decide` again. `demand` says where demand comes from
     (a trace, a measured window) when the spec's own demand is not the one to plan for.
     Routes (weighted DNS, docs/routes.md) follow every applied move, and a move with
-    nothing to do when `routes`; a dry run passes `routes=False`.
+    nothing to do when `routes`. A resumed run is stored and recorded in the ledger like any
+    applied move. A `dry_run` writes nothing: no lock, an interrupted run is shown and left for
+    the next real run, nothing is applied, stored or routed (whatever `decide` answers).
     """
     from orchestrator.catalog.price_catalog import load_price_catalog
     from orchestrator.inputs import load_inputs
@@ -78,7 +81,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     from orchestrator.plan_store import save_placement
     from orchestrator.planning import with_demand
     from orchestrator.rebalance.execute import StepFailed
-    from orchestrator.rebalance.journal import environment_lock
+    from orchestrator.rebalance.journal import environment_lock, last_applied, open_run
     from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
     from orchestrator.state import state_url
 
@@ -94,18 +97,28 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                 fleet, inputs, notes = with_demand(fleet, inputs, path, catalog, demand, store=store, profiles_dir=settings.profiles_dir)
             for note in notes:
                 ui.note(f"demand: {note}", "info")
-        with environment_lock(store, inputs.environment):
-            with ui.progress("finishing an interrupted rebalance", None, None) as progress:
-                resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,
-                                 on_step=progress.done, on_wait=progress.waiting)
-            if resumed is not None:
-                ui.note(f"resumed and finished run {resumed}", "info")
+        with contextlib.nullcontext() if dry_run else environment_lock(store, inputs.environment):
+            if dry_run:
+                unfinished = open_run(store, inputs.environment)
+                if unfinished is not None:
+                    ui.note(f"run {unfinished.id} was interrupted with {len(unfinished.remaining)} steps left; a rebalance "
+                            "without --dry-run finishes it first (this preview plans from what runs now)", "warning")
+            else:
+                with ui.progress("finishing an interrupted rebalance", None, None) as progress:
+                    resumed = resume(store, inputs.environment, providers, step_timeout_s=step_timeout_s,
+                                     on_step=progress.done, on_wait=progress.waiting)
+                if resumed is not None:
+                    target = last_applied(store, inputs.environment)
+                    if target is not None:
+                        save_placement(settings, target)
+                        _record(store, inputs.environment, target, fleet, inputs, catalog, options, settings, ui)
+                    ui.note(f"resumed and finished run {resumed}", "info")
             held: frozenset[str] = frozenset()
             while True:
                 with ui.status("observing and planning…"):
                     move = prepare(fleet, inputs, catalog, providers, options, Path.cwd(), held)
-                if not decide(move):
-                    if not move.steps and routes:
+                if not decide(move) or dry_run:
+                    if not move.steps and routes and not dry_run:
                         _realize_routes(fleet, move, settings, ui)  # shares can change while replica counts do not
                     return move, None
                 _announce_new_gateway_key(settings, inputs.environment, ui)
@@ -123,7 +136,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                     held |= {pool}
                     continue
                 save_placement(settings, move.target)
-                _record(store, inputs.environment, move, fleet, inputs, catalog, options, settings, ui)
+                _record(store, inputs.environment, move.target, fleet, inputs, catalog, options, settings, ui)
                 _realize_routes(fleet, move, settings, ui)
                 ui.note(f"applied run {run_id}: ${move.cost_before:,.2f}/h → ${move.cost_after:,.2f}/h", "success")
                 return move, run_id
@@ -131,7 +144,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
         store.close()
 
 
-def _record(store, environment: str, move: Move, fleet: FleetSpec, inputs, catalog, options: PlanOptions,
+def _record(store, environment: str, target: Placement, fleet: FleetSpec, inputs, catalog, options: PlanOptions,
             settings: Settings, ui: RebalanceUI) -> None:
     """The applied plan into the ledger, with baseline (a) computed as `plan` computes it (once per new plan)."""
     from orchestrator.ledger import record_placement
@@ -139,12 +152,12 @@ def _record(store, environment: str, move: Move, fleet: FleetSpec, inputs, catal
     from orchestrator.planning import planning, single_cloud_baseline
 
     last = latest_apply(store, environment)
-    if last is not None and last.placement_sha256 == placement_digest(move.target):
+    if last is not None and last.placement_sha256 == placement_digest(target):
         return
     with ui.status("computing the single-cloud baseline…"):
-        cost, detail = single_cloud_baseline(planning(fleet, inputs, options, root=Path.cwd()), catalog, move.target,
+        cost, detail = single_cloud_baseline(planning(fleet, inputs, options, root=Path.cwd()), catalog, target,
                                              settings.profiles_dir)
-    record_placement(store, environment, move.target, dt.datetime.now(dt.UTC), baseline_cost_per_hour=cost, baseline_detail=detail)
+    record_placement(store, environment, target, dt.datetime.now(dt.UTC), baseline_cost_per_hour=cost, baseline_detail=detail)
 
 
 def _realize_routes(fleet: FleetSpec, move: Move, settings: Settings, ui: RebalanceUI) -> None:

@@ -54,8 +54,10 @@ def test_cli_refuses_while_another_rebalance_holds_the_lock(capsys: pytest.Captu
     (gpufleet_home / "state" / "local").mkdir(parents=True)
     store = open_state(f"sqlite:///{gpufleet_home / 'state' / 'local' / 'state.db'}")
     with environment_lock(store, "local"):
-        code, _, err = run_cli(capsys, "rebalance", "--env", "local", "--dry-run")
-    assert code == 1 and "another rebalance of 'local' is running" in err
+        code, _, err = run_cli(capsys, "rebalance", "--env", "local", "--yes")
+        assert code == 1 and "another rebalance of 'local' is running" in err
+        code, _, err = run_cli(capsys, "rebalance", "--env", "local", "--dry-run")  # a preview takes no lock
+        assert code == 0, err
 
 
 def test_cli_dry_run_shows_the_diff_and_changes_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
