@@ -15,12 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Provider = Literal["aws", "gcp", "azure", "onprem", "local"]
 CLOUD_PROVIDERS: tuple[str, ...] = ("aws", "gcp", "azure")
+PRICE_FIELDS: tuple[str, ...] = ("on_demand_per_hour", "spot_per_hour", "reserved_per_hour")
 
 
 class PriceOffer(BaseModel):
     """One priced instance type in one place; prices are USD per instance-hour."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # NaN/inf are never prices
 
     provider: Provider
     region: str
@@ -29,11 +30,11 @@ class PriceOffer(BaseModel):
     gpu: str = Field(description="Canonical GPU name, e.g. H100, A100-80GB, L4 (see catalog.gpu_names).")
     gpu_count: int = Field(gt=0)
     gpu_memory_gb: float = Field(gt=0, description="Memory of one GPU, GB (10^9 bytes).")
-    vcpus: float | None = None
-    memory_gb: float | None = Field(None, description="Host memory, GiB as the provider states it.")
-    on_demand_per_hour: float | None = Field(None, ge=0)
-    spot_per_hour: float | None = Field(None, ge=0)
-    reserved_per_hour: float | None = Field(None, ge=0, description="1-year reserved, $/h equivalent.")
+    vcpus: float | None = Field(None, gt=0)
+    memory_gb: float | None = Field(None, gt=0, description="Host memory, GiB as the provider states it.")
+    on_demand_per_hour: float | None = Field(None, gt=0, description="None: no such market (never 0).")
+    spot_per_hour: float | None = Field(None, gt=0)
+    reserved_per_hour: float | None = Field(None, gt=0, description="1-year reserved, $/h equivalent.")
     as_of: dt.date
     source: str = Field(description="Where the prices come from (data set or API).")
 

@@ -1,21 +1,28 @@
 """The price catalog a planner and a user query: bundled offers, overridden per provider
 by refreshed ones.
 
-Refreshing one provider replaces that provider's bundled rows wholesale (a partial mix
-of two dates would compare prices that were never in force together). Each provider's
-as-of date and source travel with its rows.
+A provider's refreshed file (`<catalog_dir>/<provider>.csv`) replaces that provider's
+bundled rows wholesale. Each row carries its as-of date and source. A refreshed file that
+fails the checks a refresh applies (`store.read_offers`, `price_checks`) is ignored with a
+warning, and the provider's bundled rows are used: one bad file must not stop every
+command that reads prices.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
+from orchestrator.catalog.price_checks import PriceBounds
 from orchestrator.catalog.store import read_offers
+from orchestrator.errors import CatalogError
+
+logger = logging.getLogger(__name__)
 
 BUNDLED_PRICES = Path(__file__).parent / "data" / "prices.csv"
 OUTLIER_FACTOR = 2.0  # an instance type priced at twice its cheapest region
@@ -30,6 +37,7 @@ class CatalogSource:
     as_of: dt.date | None
     source: str
     refreshed: bool
+    problem: str | None = None  # why a refreshed file was ignored (its bundled rows are used)
 
 
 @dataclass(frozen=True)
@@ -111,28 +119,50 @@ class PriceCatalog:
         return flags
 
 
-def _describe(provider: str, offers: list[PriceOffer], refreshed: bool) -> CatalogSource:
+def _describe(provider: str, offers: list[PriceOffer], refreshed: bool, problem: str | None) -> CatalogSource:
     return CatalogSource(
         provider=provider,
         rows=len(offers),
         as_of=max((o.as_of for o in offers), default=None),
         source="; ".join(sorted({o.source for o in offers})),
         refreshed=refreshed,
+        problem=problem,
     )
 
 
+def read_refreshed(path: Path, provider: str, bounds: PriceBounds) -> list[PriceOffer]:
+    """A refreshed file's offers, checked as a refresh checks them; CatalogError naming the first bad row."""
+    offers = read_offers(path)
+    for line, offer in enumerate(offers, start=2):  # line 1 is the header
+        if offer.provider != provider:
+            raise CatalogError(f"{path}:{line}: a row of provider {offer.provider!r} in the {provider} catalog")
+        if anomalies := bounds.check(offer):
+            raise CatalogError(f"{path}:{line}: {anomalies[0]}")
+    return offers
+
+
 def load_price_catalog(catalog_dir: Path | None = None, bundled: Path = BUNDLED_PRICES) -> PriceCatalog:
-    """The bundled catalog with each provider replaced by `<catalog_dir>/<provider>.csv` if refreshed."""
+    """The bundled catalog with each provider replaced by `<catalog_dir>/<provider>.csv` if refreshed
+    (and valid; an invalid one is ignored with a warning)."""
+    bundled_offers = read_offers(bundled)
+    bounds = PriceBounds.of(bundled_offers)
     by_provider: dict[str, list[PriceOffer]] = defaultdict(list)
-    for offer in read_offers(bundled):
+    for offer in bundled_offers:
         by_provider[offer.provider].append(offer)
-    refreshed = set()
+    refreshed, problems = set(), {}
     for provider in CLOUD_PROVIDERS:
         path = catalog_dir / f"{provider}.csv" if catalog_dir else None
-        if path is not None and path.exists():
-            by_provider[provider] = read_offers(path)
+        if path is None or not path.exists():
+            continue
+        try:
+            by_provider[provider] = read_refreshed(path, provider, bounds)
             refreshed.add(provider)
+        except CatalogError as exc:
+            problems[provider] = str(exc)
+            logger.warning("warning: ignoring the refreshed %s prices, using the bundled ones: %s. To fix: run "
+                           "`orchestrator catalog refresh --provider %s` again, or delete %s",
+                           provider, exc, provider, path)
     return PriceCatalog(
         offers=tuple(o for p in sorted(by_provider) for o in by_provider[p]),
-        sources=tuple(_describe(p, by_provider[p], p in refreshed) for p in sorted(by_provider)),
+        sources=tuple(_describe(p, by_provider[p], p in refreshed, problems.get(p)) for p in sorted(by_provider)),
     )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.catalog.offers import CLOUD_PROVIDERS, PriceOffer
@@ -81,7 +82,7 @@ def show(
         console.print(f"[yellow]![/] {line}", highlight=False)
     console.print(f"{len(offers)} offers match" + (f"; showing {limit} (use --limit or --format json)" if len(offers) > limit else ""))
     for source in catalog.sources:
-        kind = "refreshed" if source.refreshed else "bundled"
+        kind = "refreshed" if source.refreshed else "bundled" + (" (the refreshed file is ignored: see the warning)" if source.problem else "")
         console.print(f"[dim]{source.provider}: {source.rows} rows, {kind}, as of {source.as_of}: {source.source}[/]")
 
 
@@ -89,9 +90,10 @@ def show(
 def refresh(
     provider: Annotated[list[str], typer.Option("--provider", "-p", help="aws, gcp, azure, or all (repeatable).")] = ["all"],  # noqa: B006
     region: Annotated[list[str] | None, typer.Option("--region", "-r", help="Only these regions (repeatable); default all.")] = None,
+    deadline_s: Annotated[float, typer.Option("--deadline-s", min=1.0, help="Give up on a provider's price API after this many seconds.")] = 300.0,
     output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Fetch today's GPU prices from each provider's price API; they replace its bundled rows.
+    """Fetch today's GPU prices from each provider's price API; they replace its rows in the requested regions.
 
     AWS: Price List API and EC2 spot price history (needs pricing:GetProducts, ec2:DescribeSpotPriceHistory).
 
@@ -99,8 +101,12 @@ def refresh(
 
     Azure: the public Retail Prices API (no credentials).
 
-    A failed refresh leaves that provider's previous catalog untouched.
+    Every price is checked first (finite, positive, within sane bounds of the bundled price
+    for the same GPU); one doubtful price, a failure or an answer slower than --deadline-s
+    leaves that provider's previous catalog untouched, and the anomalies are listed (exit 1).
+    Rows for regions not asked for are ignored and listed.
     """
+    from orchestrator.catalog.price_checks import PricesRejected
     from orchestrator.catalog.refresh import refresh_catalog  # imports no SDK until a provider is fetched
 
     providers = list(CLOUD_PROVIDERS) if "all" in provider else provider
@@ -112,14 +118,22 @@ def refresh(
     for name in providers:
         with errors.status(f"fetching {name} prices…"):
             try:
-                results.append(refresh_catalog(name, region, catalog_dir=catalog_dir))
+                results.append(refresh_catalog(name, region, catalog_dir=catalog_dir, deadline_s=deadline_s))
             except CatalogError as exc:
-                failures.append((name, str(exc)))
+                failures.append((name, exc))
     if output is OutputFormat.json:
-        print_json({"refreshed": [{**vars(r), "path": str(r.path)} for r in results],
-                    "failed": [{"provider": p, "error": e} for p, e in failures]})
+        print_json({
+            "refreshed": [{**vars(r), "path": str(r.path), "ignored": [vars(a) for a in r.ignored]} for r in results],
+            "failed": [{"provider": p, "error": str(e),
+                        "anomalies": [vars(a) for a in e.anomalies] if isinstance(e, PricesRejected) else []}
+                       for p, e in failures],
+        })
     else:
         for r in results:
             console.print(f"[green]✓[/] {r.provider}: {r.rows} offers as of {r.as_of} from {r.source} → {r.path}")
+            for anomaly in r.ignored:
+                console.print(f"  [yellow]ignored[/] {anomaly}", highlight=False)
+    for _name, exc in failures:
+        errors.print(f"[red]failed:[/] {escape(str(exc))}", highlight=False)
     if failures:
-        raise CatalogError("\n".join(error for _, error in failures))
+        raise typer.Exit(1)  # each failure is printed above (and in the JSON report): no second error document

@@ -3,14 +3,16 @@
 moto does not emulate the Pricing API, and botocore sends Pricing and EC2 alike to one
 `endpoint_url`. So this fake answers the JSON-protocol `AWSPriceListService.*` calls
 itself (TERM_MATCH filters, NextToken paging) and hands every other request to moto's
-own WSGI app, the one moto's server mode runs (EC2: spot price history, whose prices
-moto makes up).
+own WSGI app, the one moto's server mode runs (EC2: spot price history). moto prices every
+spot record at $0.00001, which no real GPU costs; `spot_usd` sets an instance type's price
+in moto's answer instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from werkzeug.wrappers import Request, Response
 
@@ -80,18 +82,19 @@ def aws_error(code: str, message: str) -> dict:
 class FakePricing(FakeHttpApi):
     """GetProducts over the given PriceList entries, `page_size` a page; anything else to moto."""
 
-    def __init__(self, products: list[str], *, page_size: int = 2) -> None:
+    def __init__(self, products: list[str], *, page_size: int = 2, spot_usd: dict[str, float] | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         super().__init__()
         self.products = products
         self.page_size = page_size
+        self.spot_usd = spot_usd or {}
         self._moto = DomainDispatcherApplication(create_backend_app)
 
     def handle(self, request: Request) -> Response:
         target = request.headers.get("X-Amz-Target", "")
         if not target.startswith("AWSPriceListService."):
-            return Response.from_app(self._moto, request.environ)
+            return self._spot_priced(Response.from_app(self._moto, request.environ))
         if target != "AWSPriceListService.GetProducts":
             return json_response(aws_error("UnknownOperationException", target), 400, AMZ_JSON)
         query = json.loads(request.get_data())
@@ -105,6 +108,17 @@ class FakePricing(FakeHttpApi):
         if end < len(matching):
             page["NextToken"] = str(end)
         return json_response(page, 200, AMZ_JSON)
+
+    def _spot_priced(self, response: Response) -> Response:
+        """moto's answer with each spot record of a type in `spot_usd` at that price."""
+        def price(item: re.Match) -> str:
+            instance_type = re.search(r"<instanceType>([^<]*)</instanceType>", item[0])
+            usd = self.spot_usd.get(instance_type[1]) if instance_type else None
+            return item[0] if usd is None else re.sub(r"<spotPrice>[^<]*</spotPrice>", f"<spotPrice>{usd}</spotPrice>", item[0])
+
+        if self.spot_usd and b"<spotPriceHistorySet>" in response.get_data():
+            response.set_data(re.sub(r"<item>.*?</item>", price, response.get_data(as_text=True), flags=re.S))
+        return response
 
 
 def _matches(document: dict, query: dict) -> bool:

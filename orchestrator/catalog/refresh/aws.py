@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from typing import Any
 from orchestrator.catalog.gpu_names import aws_instance_gpu
 from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.offers import PriceOffer
+from orchestrator.catalog.price_checks import OfferBuilder
 from orchestrator.errors import CatalogError
 
 logger = logging.getLogger(__name__)
@@ -68,19 +70,22 @@ def fetch_offers(
         pricing = pricing_client or session.client(
             "pricing", region_name=_PRICING_REGION, endpoint_url=endpoint_url, config=_client_config()
         )
+        builder = OfferBuilder("aws")
         by_region: dict[str, dict[str, PriceOffer]] = defaultdict(dict)
         for region in regions or [None]:
             for document in _linux_gpu_products(pricing, region):
-                offer = _offer(document, as_of)
+                offer = _offer(document, as_of, builder)
                 if offer is not None:
                     by_region[offer.region].setdefault(offer.instance_type, offer)
         priced = []
         for region, offers in sorted(by_region.items()):
             ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url, config=_client_config())
             spot = spot_prices(ec2, sorted(offers))
-            priced += [offer.model_copy(update={"spot_per_hour": spot.get(name)}) for name, offer in offers.items()]
+            priced += [builder.build(**{**offer.model_dump(exclude={"provider"}), "spot_per_hour": spot.get(name)})
+                       for name, offer in offers.items()]
     # A type with no market at all here (capacity-block-only p5e, say) is no offer.
-    return [offer for offer in priced if any(offer.price(m) is not None for m in ("on_demand", "spot", "reserved"))]
+    return builder.finish([offer for offer in priced if offer is not None
+                           and any(offer.price(m) is not None for m in ("on_demand", "spot", "reserved"))])
 
 
 def spot_prices(ec2: Any, instance_types: list[str]) -> dict[str, float]:
@@ -94,7 +99,7 @@ def spot_prices(ec2: Any, instance_types: list[str]) -> dict[str, float]:
     pages = ec2.get_paginator("describe_spot_price_history").paginate(
         InstanceTypes=instance_types, ProductDescriptions=["Linux/UNIX"], StartTime=now
     )
-    for page in pages:
+    for page in _once_each(pages, "NextToken", "DescribeSpotPriceHistory"):
         for record in page["SpotPriceHistory"]:
             if not record["ProductDescription"].startswith("Linux/UNIX"):
                 continue
@@ -104,7 +109,9 @@ def spot_prices(ec2: Any, instance_types: list[str]) -> dict[str, float]:
     per_type: dict[str, list[float]] = defaultdict(list)
     for (instance_type, _zone), (_when, price) in latest.items():
         per_type[instance_type].append(price)
-    return {instance_type: statistics.median(prices) for instance_type, prices in per_type.items()}
+    # A zone's NaN or non-positive price stands for the type (a median would hide it), so the checks see it.
+    return {instance_type: next((p for p in prices if not (math.isfinite(p) and p > 0)), statistics.median(prices))
+            for instance_type, prices in per_type.items()}
 
 
 def _linux_gpu_products(pricing: Any, region: str | None) -> Iterator[dict]:
@@ -114,12 +121,27 @@ def _linux_gpu_products(pricing: Any, region: str | None) -> Iterator[dict]:
     pages = pricing.get_paginator("get_products").paginate(
         ServiceCode="AmazonEC2", Filters=filters, FormatVersion="aws_v1"
     )
-    for page in pages:
+    for page in _once_each(pages, "NextToken", "GetProducts"):
         for document in page["PriceList"]:
             yield json.loads(document)
 
 
-def _offer(document: dict, as_of: dt.date) -> PriceOffer | None:
+def _once_each(pages: Iterator[dict], token: str, operation: str) -> Iterator[dict]:
+    """The pages, stopping with a CatalogError at a page token seen before (paging that loops on itself).
+
+    botocore itself only notices a token repeated twice in a row.
+    """
+    seen: set[str] = set()
+    for page in pages:
+        yield page
+        if (next_token := page.get(token)) is not None:
+            if next_token in seen:
+                raise CatalogError(f"aws: {operation} paging loops (page token {next_token[:40]!r} came back); "
+                                   "the existing catalog is left as it was. To fix: retry later.")
+            seen.add(next_token)
+
+
+def _offer(document: dict, as_of: dt.date, builder: OfferBuilder) -> PriceOffer | None:
     """One Pricing product as an offer (spot comes later), or None for a GPU gpufleet does not serve on."""
     attributes = document["product"]["attributes"]
     instance_type = attributes["instanceType"]
@@ -133,8 +155,7 @@ def _offer(document: dict, as_of: dt.date) -> PriceOffer | None:
         if all(term.get("termAttributes", {}).get(k) == v for k, v in _ONE_YEAR_NO_UPFRONT.items())
     ]
     try:
-        return PriceOffer(
-            provider="aws",
+        return builder.build(
             region=attributes["regionCode"],
             instance_type=instance_type,
             gpu=gpu,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.offers import PriceOffer
+from orchestrator.catalog.price_checks import OfferBuilder
 from orchestrator.errors import CatalogError
 
 logger = logging.getLogger(__name__)
@@ -89,15 +90,16 @@ def fetch_offers(
                 if priced is not None:
                     where, field, price = priced
                     prices.setdefault(where, {}).setdefault(field, price)
+    builder = OfferBuilder("azure")
     offers = []
     for (region, size_name), fields in sorted(prices.items()):
         size = _SIZES[size_name]
-        offers.append(PriceOffer(
-            provider="azure", region=region, instance_type=size_name, gpu=size.gpu, gpu_count=size.gpu_count,
+        offers.append(builder.build(
+            region=region, instance_type=size_name, gpu=size.gpu, gpu_count=size.gpu_count,
             gpu_memory_gb=gpu_spec(size.gpu).memory_gb, vcpus=size.vcpus, memory_gb=size.memory_gib,
             as_of=as_of, source=SOURCE, **fields,
         ))
-    return offers
+    return builder.finish([offer for offer in offers if offer is not None])
 
 
 def _items(http: Any, base_url: str, region: str | None) -> Iterator[dict]:
@@ -107,10 +109,15 @@ def _items(http: Any, base_url: str, region: str | None) -> Iterator[dict]:
         clauses.insert(1, f"armRegionName eq '{region}'")
     url: str | None = base_url
     params: dict[str, str] | None = {"$filter": " and ".join(clauses)}
+    seen: set[str] = set()
     while url:
         page = _get_json(http, url, params)
         yield from page.get("Items", [])
         url, params = page.get("NextPageLink"), None  # the link carries the query
+        if url in seen:
+            raise CatalogError(f"azure: the Retail Prices API's paging loops ({url[:100]} came back); the "
+                               "existing catalog is left as it was. To fix: retry later.")
+        seen.add(url)
 
 
 def _price(item: dict) -> tuple[tuple[str, str], str, float] | None:
@@ -148,11 +155,21 @@ def _get_json(http: Any, url: str, params: dict[str, str] | None) -> dict:
         response = http.get(url, params=params)
         if response.status_code not in _RETRY_STATUSES or attempt == _ATTEMPTS:
             response.raise_for_status()
-            return response.json()
+            return _page(response.json())
         wait = _retry_after(response.headers.get("Retry-After"), default=2.0 ** (attempt - 1))
         logger.warning("Azure Retail Prices answered %s; retry %d/%d in %.1fs",
                        response.status_code, attempt, _ATTEMPTS - 1, wait)
         time.sleep(wait)
+
+
+def _page(body: Any) -> dict:
+    """A page as the API documents it (an object with a list of item objects), else CatalogError."""
+    items = body.get("Items", []) if isinstance(body, dict) else None
+    link = body.get("NextPageLink") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items) or not isinstance(link, str | None):
+        raise CatalogError("azure: the Retail Prices API answered a page that is not {Items: [...], NextPageLink}. "
+                           "To fix: check prices.azure.com (or GPUFLEET_AZURE_PRICES_URL, if set).")
+    return body
 
 
 def _retry_after(header: str | None, *, default: float) -> float:

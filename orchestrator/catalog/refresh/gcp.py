@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.catalog.gpus import gpu_spec
 from orchestrator.catalog.offers import PriceOffer
+from orchestrator.catalog.price_checks import OfferBuilder
 from orchestrator.errors import CatalogError
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,9 @@ def fetch_offers(
     """
     with _translate_errors():
         client = _client(api_endpoint, api_key, credentials)
-        skus = client.list_skus(request={"parent": COMPUTE_ENGINE, "page_size": 5000}, retry=_retry())
-        rates = _rates(skus, regions)
+        pager = client.list_skus(request={"parent": COMPUTE_ENGINE, "page_size": 5000}, retry=_retry())
+        builder = OfferBuilder("gcp")
+        rates = _rates(_once_each(pager.pages), regions, builder)
     priced_regions = sorted({region for _component, region, _usage in rates})
     offers = []
     for machine_type, machine in _MACHINES.items():
@@ -126,16 +128,29 @@ def fetch_offers(
             prices = {field: _compose(rates, machine_type, region, usage) for usage, field in _MARKETS.items()}
             if all(price is None for price in prices.values()):
                 continue
-            offers.append(PriceOffer(
-                provider="gcp", region=region, instance_type=machine_type, gpu=gpu,
+            offers.append(builder.build(
+                region=region, instance_type=machine_type, gpu=gpu,
                 gpu_count=machine.gpu_count, gpu_memory_gb=gpu_spec(gpu).memory_gb,
                 vcpus=machine.vcpus, memory_gb=machine.memory_gib, as_of=as_of, source=SOURCE, **prices,
             ))
-    return offers
+    return builder.finish([offer for offer in offers if offer is not None])
 
 
-def _rates(skus: Iterable[Any], regions: list[str] | None) -> _Rates:
-    """Per-GPU-hour, per-vCPU-hour and per-GiB-hour rates of the SKUs that price GPU VMs."""
+def _once_each(pages: Iterable[Any]) -> Iterator[Any]:
+    """The SKUs of every page, stopping with a CatalogError at a page token seen before (paging that loops)."""
+    seen: set[str] = set()
+    for page in pages:
+        yield from page.skus
+        if token := page.next_page_token:
+            if token in seen:
+                raise CatalogError(f"gcp: SKU paging loops (page token {token[:40]!r} came back); the existing "
+                                   "catalog is left as it was. To fix: retry later.")
+            seen.add(token)
+
+
+def _rates(skus: Iterable[Any], regions: list[str] | None, builder: OfferBuilder) -> _Rates:
+    """Per-GPU-hour, per-vCPU-hour and per-GiB-hour rates of the SKUs that price GPU VMs
+    (a rate at or below zero is an anomaly: summed into a VM's price it would hide)."""
     rates: _Rates = {}
     for sku in skus:
         usage = sku.category.usage_type
@@ -148,6 +163,9 @@ def _rates(skus: Iterable[Any], regions: list[str] | None) -> _Rates:
             continue
         price = expression.tiered_rates[0].unit_price
         rate = price.units + price.nanos / 1e9
+        if rate <= 0:
+            builder.reject(",".join(sku.service_regions), sku.description, "unit_price", rate, "a rate must be above 0")
+            continue
         for region in sku.service_regions:
             if regions is not None and region not in regions:
                 continue

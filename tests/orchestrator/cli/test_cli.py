@@ -176,7 +176,7 @@ def test_catalog_refresh_through_the_cli_wins_over_bundled(capsys: pytest.Captur
     assert code == 0, err
     refreshed = json.loads(out)["refreshed"]
     assert [(r["provider"], r["rows"]) for r in refreshed] == [("azure", 1)]
-    code, out, _ = run(capsys, "catalog", "show", "--provider", "azure", "--format", "json")
+    code, out, _ = run(capsys, "catalog", "show", "--provider", "azure", "--region", "eastus", "--format", "json")
     rows = json.loads(out)
     assert [(r["instance_type"], r["on_demand_per_hour"], r["spot_per_hour"]) for r in rows] == [("Standard_NC24ads_A100_v4", 3.1, 0.9)]
     assert rows[0]["as_of"] == refreshed[0]["as_of"]

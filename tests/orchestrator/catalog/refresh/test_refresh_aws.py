@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import ANY, Stubber
 
+from orchestrator.catalog.price_checks import PricesRejected
 from orchestrator.catalog.refresh import aws, refresh_catalog
 from orchestrator.catalog.store import read_offers
 from orchestrator.errors import CatalogError
@@ -21,6 +22,7 @@ G5 = price_list_item("g5.xlarge", "us-east-1", gpus=1, vcpus=4, memory_gib=16, o
 G5G = price_list_item("g5g.xlarge", "us-east-1", gpus=1, vcpus=4, memory_gib=8, on_demand_usd=0.42)  # Graviton + T4G
 P5E = price_list_item("p5e.48xlarge", "us-east-1", gpus=8, vcpus=192, memory_gib=2048, on_demand_usd=0.0)
 P5_OREGON = price_list_item("p5.48xlarge", "us-west-2", gpus=8, vcpus=192, memory_gib=2048, on_demand_usd=55.04)
+SPOT = {"p5.48xlarge": 21.7, "g5.xlarge": 0.45}
 
 US_EAST_1_FILTERS = [
     {"Type": "TERM_MATCH", "Field": field, "Value": value}
@@ -97,22 +99,52 @@ def test_spot_is_the_median_over_zones_of_each_zones_latest_linux_price():
     assert prices == {"p5.48xlarge": 25.0, "g5.xlarge": 0.4}  # median of 20 (1a's latest), 25, 40
 
 
-def test_refresh_through_the_endpoint_variable_writes_the_catalog_with_spot_from_moto(monkeypatch, tmp_path):
-    fake = FakePricing([P5, G5, G5G, P5_OREGON])
+def test_refresh_through_the_endpoint_variable_writes_the_catalog_with_spot_from_ec2(monkeypatch, tmp_path):
+    fake = FakePricing([P5, G5, G5G, P5_OREGON], spot_usd=SPOT)
     with fake.serve() as url:
         monkeypatch.setenv("GPUFLEET_AWS_ENDPOINT_URL", url)
         result = refresh_catalog("aws", ["us-east-1"], catalog_dir=tmp_path)
 
     assert (result.provider, result.rows, result.path) == ("aws", 2, tmp_path / "aws.csv")
-    offers = read_offers(result.path)
-    assert {(o.region, o.instance_type) for o in offers} == {("us-east-1", "p5.48xlarge"), ("us-east-1", "g5.xlarge")}
-    # moto makes spot prices up, so only the plumbing is asserted: each type got one from EC2.
-    assert all(offer.spot_per_hour is not None for offer in offers)
+    refreshed = [o for o in read_offers(result.path) if o.region == "us-east-1"]
+    assert {o.instance_type: o.spot_per_hour for o in refreshed} == SPOT
     assert len(pricing_requests(fake)) == 2  # 3 matching products, 2 a page
 
 
+def test_motos_made_up_spot_price_is_rejected_and_nothing_is_written(tmp_path):
+    # moto prices every spot record at $0.00001: a price no GPU has, as a hostile API might answer.
+    with FakePricing([P5, G5]).serve() as url, pytest.raises(PricesRejected) as caught:
+        refresh_catalog("aws", ["us-east-1"], catalog_dir=tmp_path, endpoint_url=url)
+
+    assert {(a.instance_type, a.field) for a in caught.value.anomalies} == {
+        ("p5.48xlarge", "spot_per_hour"), ("g5.xlarge", "spot_per_hour")}
+    assert "allowed: $0.01 to $100 per GPU-hour" in str(caught.value)
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spot", [float("nan"), -1.0, 0.0])  # the Azure tests cover every other kind
+def test_a_spot_price_that_is_not_a_price_rejects_the_refresh(tmp_path, spot):
+    with FakePricing([G5], spot_usd={"g5.xlarge": spot}).serve() as url, pytest.raises(PricesRejected) as caught:
+        refresh_catalog("aws", ["us-east-1"], catalog_dir=tmp_path, endpoint_url=url)
+
+    assert [(a.instance_type, a.field) for a in caught.value.anomalies] == [("g5.xlarge", "spot_per_hour")]
+    assert not (tmp_path / "aws.csv").exists()
+
+
+def test_pricing_paging_that_comes_back_to_an_earlier_token_stops(tmp_path):
+    pricing = boto3.client("pricing", region_name="us-east-1")
+    stubber = Stubber(pricing)
+    query = {"ServiceCode": "AmazonEC2", "Filters": US_EAST_1_FILTERS, "FormatVersion": "aws_v1"}
+    for token, following in ((None, "a"), ("a", "b"), ("b", "a")):  # a -> b -> a -> b ... for ever
+        page = {"FormatVersion": "aws_v1", "PriceList": [G5], "NextToken": following}
+        stubber.add_response("get_products", page, {**query, **({"NextToken": token} if token else {})})
+
+    with FakePricing([], spot_usd=SPOT).serve() as url, stubber, pytest.raises(CatalogError, match="paging loops"):
+        aws.fetch_offers(["us-east-1"], as_of=TODAY, endpoint_url=url, pricing_client=pricing)
+
+
 def test_throttled_pricing_calls_are_retried(tmp_path):
-    fake = FakePricing([G5])
+    fake = FakePricing([G5], spot_usd=SPOT)
     fake.fail_next(400, aws_error("ThrottlingException", "Rate exceeded"), content_type=AMZ_JSON)
     with fake.serve() as url:
         result = refresh_catalog("aws", ["us-east-1"], catalog_dir=tmp_path, endpoint_url=url)

@@ -7,10 +7,12 @@ import datetime as dt
 import pytest
 from google.api_core.exceptions import Forbidden
 
+from orchestrator.catalog.price_checks import PricesRejected
 from orchestrator.catalog.refresh import gcp, refresh_catalog
 from orchestrator.catalog.store import read_offers
 from orchestrator.errors import CatalogError
 from tests.fakes.gcp_billing import COMPUTE_ENGINE_ID, FakeCloudBilling, error_body, sku
+from tests.fakes.http_fake import json_response
 
 TODAY = dt.date(2026, 5, 20)
 IOWA, NETHERLANDS = ["us-central1"], ["europe-west4"]
@@ -106,9 +108,27 @@ def test_refresh_through_the_endpoint_variables_sends_the_api_key(monkeypatch, t
         result = refresh_catalog("gcp", IOWA, catalog_dir=tmp_path)
 
     assert [r.headers.get("X-Goog-Api-Key") for r in fake.requests] == ["fake-key"]
-    offers = read_offers(result.path)
+    offers = [o for o in read_offers(result.path) if o.region == "us-central1"]
     assert result.path == tmp_path / "gcp.csv"
-    assert result.rows == len(offers) > 0 and {o.region for o in offers} == {"us-central1"}
+    assert result.rows == len(offers) > 0 and {o.source for o in offers} == {gcp.SOURCE}
+
+
+def test_sku_paging_that_loops_on_itself_stops():
+    looping = FakeCloudBilling(SKUS, page_size=2)
+    looping.handle = lambda request: json_response({"skus": SKUS[:2], "nextPageToken": "same-token"})
+    with looping.serve() as url, pytest.raises(CatalogError, match="paging loops"):
+        gcp.fetch_offers(IOWA, as_of=TODAY, api_endpoint=url)
+
+    assert len(looping.requests) == 2
+
+
+def test_a_negative_rate_is_an_anomaly_not_an_offer():
+    skus = [sku("Nvidia L4 GPU running in Americas", resource_group="GPU", regions=IOWA, usd=-0.56) if "L4 GPU running in Americas" in s["description"] else s for s in SKUS]
+    with FakeCloudBilling(skus, page_size=100).serve() as url, pytest.raises(PricesRejected) as caught:
+        gcp.fetch_offers(IOWA, as_of=TODAY, api_endpoint=url)
+
+    assert [(a.instance_type, a.field, a.value) for a in caught.value.anomalies] == [
+        ("Nvidia L4 GPU running in Americas", "unit_price", "-0.56")]
 
 
 def test_server_errors_are_retried():
