@@ -1,8 +1,16 @@
-"""Local processes: ports, spawning with a log file, stopping a whole process group.
+"""Local processes: ports, spawning with a log file, stopping a whole process group, and finding
+every process an environment started.
 
 Every replica and gateway runs as the leader of its own process group (vLLM's engine
 workers join its group), so stopping or cleaning up after one kills everything it started,
 even when the leader itself was already killed.
+
+Every process an environment's supervisor starts, and their children, carry the
+environment's tag in their environment (`FLEET_TAG`, inherited by every descendant, kept
+across `setsid` and re-parenting). So what an environment runs is found by asking the
+kernel (`tagged`), not from remembered PIDs: a vLLM server whose entrypoint and supervisor
+were both killed is still found, and a PID reused by an unrelated process is never taken
+for ours.
 """
 
 from __future__ import annotations
@@ -15,7 +23,10 @@ import subprocess
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+import psutil
+
 LOOPBACK = "127.0.0.1"
+FLEET_TAG = "GPUFLEET_LOCAL_FLEET"  # environment variable naming the environment a process belongs to
 
 
 def free_port(avoid: Collection[int] = ()) -> int:
@@ -75,3 +86,35 @@ def command_line(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def tagged(tag: str) -> list[psutil.Process]:
+    """Every running process (but this one) whose environment carries `FLEET_TAG=tag`."""
+    found = []
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):  # gone, a zombie, or another user's
+            if process.environ().get(FLEET_TAG) == tag and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+def kill_tagged(tag: str, timeout_s: float = 10.0) -> list[int]:
+    """SIGKILL every tagged process and its process group; wait (up to `timeout_s`) until they are gone.
+
+    Returns the pids killed. Zombies of this process's own children are reaped by waiting on them.
+    """
+    processes = tagged(tag)
+    pids = {p.pid for p in processes}
+    for process in processes:
+        with contextlib.suppress(psutil.Error, OSError):
+            group = os.getpgid(process.pid)
+            # A group led by one of ours, or whose leader is gone (vLLM after its entrypoint was killed);
+            # never this command's own group.
+            if group != os.getpgrp() and (group in pids or not psutil.pid_exists(group)):
+                kill_group(group)
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=timeout_s)
+    return sorted(pids)
