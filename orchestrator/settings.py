@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     replica_ready_timeout_s: float = Field(
         600.0, gt=0, description="How long `up` waits for replicas to load and pass /health before failing.")
     local_kv_cache_gib: int = Field(1, ge=1, description="KV cache per local CPU replica, GiB (VLLM_CPU_KVCACHE_SPACE).")
+    local_replica_command: str = Field(
+        "", description="What each local replica runs, shell-quoted; it gets the GPUFLEET_REPLICA_* variables and "
+        "must serve /health on GPUFLEET_REPLICA_PORT. Unset: the replica entrypoint (`python -m orchestrator.replica`, vLLM).")
 
     # spend: the ledger, billing imports, `orchestrator dashboard` and `spend report`
     dashboard_host: str = Field(
