@@ -122,3 +122,31 @@ def test_a_replay_report_with_failures_regions_and_the_plans_promise_is_a_replay
     jsonschema.validate(report, committed("replay-report"))
     assert report["schema_version"] == 1 and report["errors"] == 1 and report["models"][0]["plan"]["replicas"] >= 1
     assert [(r["region"], r["requests"], r["plan"]) for r in report["regions"]] == [("eu", 2, None), ("us", 1, None)]
+
+
+NO_JSON = {
+    ("dashboard",): "serves the dashboard page until stopped",
+    ("spec", "schema"): "prints a JSON Schema: JSON already",
+    ("spend", "export"): "writes FOCUS rows; its --format picks the row shape",
+}
+
+
+def commands(app, path: tuple[str, ...] = ()):
+    """(command path, its function) for every command of a Typer app, sub-apps included."""
+    for info in app.registered_commands:
+        yield (*path, info.name or info.callback.__name__), info.callback
+    for group in app.registered_groups:
+        yield from commands(group.typer_instance, (*path, group.name))
+
+
+def test_every_command_that_reports_takes_format_json() -> None:
+    import typing
+
+    from orchestrator.cli import app
+    from orchestrator.cli.common import FormatOption
+
+    found = dict(commands(app))
+    assert set(NO_JSON) <= set(found), "a command listed in NO_JSON is gone"
+    without = [" ".join(path) for path, callback in found.items() if path not in NO_JSON
+               and FormatOption not in typing.get_type_hints(callback, include_extras=True).values()]
+    assert not without, f"commands without --format json (add it, or list them in NO_JSON with why): {without}"
