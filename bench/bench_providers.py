@@ -171,7 +171,7 @@ def kubernetes(url: str, fake: FakeKubernetesApi, directory: Path) -> None:
         "apiVersion": "v1", "kind": "Config", "current-context": "bench",
         "clusters": [{"name": "fake", "cluster": {"server": url}}], "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "bench", "context": {"cluster": "fake", "user": "u"}}]}))
-    settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/vllm@sha256:0", **FAST)
+    settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/vllm@sha256:" + "ab" * 32, **FAST)
     pools = [Pool(name=f"k{i}", provider="onprem", region="dc", gpu="A100", gpus_per_node=8, max_nodes=4, cluster="bench")
              for i in range(POOLS)]
     deployments = KubernetesDeployments(pools, settings)

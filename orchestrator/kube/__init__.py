@@ -1,5 +1,5 @@
-"""Kubernetes manifests for one pool of a placement: Deployment, Service, PodDisruptionBudget, autoscaler."""
+"""Kubernetes manifests of a placement's replicas, per pool and cluster, for review and GitOps (`orchestrator manifests`)."""
 
-from orchestrator.kube.manifests import PROMETHEUS_ADAPTER_RULE, pool_manifests
+from orchestrator.kube.manifests import PROMETHEUS_ADAPTER_RULE, PoolManifests, environment_manifests, pool_manifests
 
-__all__ = ["PROMETHEUS_ADAPTER_RULE", "pool_manifests"]
+__all__ = ["PROMETHEUS_ADAPTER_RULE", "PoolManifests", "environment_manifests", "pool_manifests"]

@@ -1,30 +1,39 @@
-"""Kubernetes manifests rendered from a placement for one pool, as plain dicts (pure; no cluster needed).
+"""Kubernetes manifests rendered from a placement, per pool and per cluster, as plain dicts (pure; no cluster needed).
 
-Per model the placement runs in the pool:
+A pool's manifests, in apply order: its Namespace (Pod Security `restricted`), then the objects
+the Kubernetes provider creates for each model the placement runs there (`providers/kubernetes/
+models.replica_objects`, the same function: the replicas' ServiceAccount with the pool's identity,
+the shared cache claim when the spec asks for one, the model's Service and Deployment), and per
+model:
 
-- the Deployment the Kubernetes provider applies (`providers/kubernetes/models.deployment`:
-  replica image, GPUs and their share of the node's allocatable CPU and memory
-  (`catalog/nodes.replica_requests`, memory limited to its request, CPU unlimited), the pool's
-  node selector and tolerations, readiness and a startup probe on vLLM's `/health` long enough
-  for weights to load), with the gateway API key from the Secret `gpufleet-gateway` (key
-  `api-key`: create it in the namespace; rebalance creates it itself);
-- a ClusterIP Service over its pods (what a site's vllm-router discovers; `models.service`, the
-  one the provider creates);
 - a PodDisruptionBudget allowing one voluntary disruption at a time;
 - a HorizontalPodAutoscaler (autoscaling/v2) bounded from the planned count up to twice it
   (at most what the pool's nodes hold), scaling on vLLM's waiting requests per pod, read
   through the Prometheus adapter with `PROMETHEUS_ADAPTER_RULE`. It adds a pod within a
   minute of a queue building and removes one only after five quiet minutes.
+
+The gateway's API key is read from the Secret `gpufleet-gateway` (key `api-key`) and a pool's
+`identity.secret` from the Secret it names: neither is rendered (keys stay out of Git); create
+them in the namespace (rebalance creates the first itself).
+
+Before anything is rendered, each pool's cache must hold what it caches: one model's checkpoint
+per pod in an emptyDir, every placed model's in a shared claim.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from orchestrator.errors import InputError
 from orchestrator.planner import Placement
+from orchestrator.profiles.architectures import resolve_architecture
+from orchestrator.profiles.perf_model import weight_bytes_per_param
 from orchestrator.providers.base import ReplicaSpec
-from orchestrator.providers.kubernetes.models import deployment, object_meta, service
+from orchestrator.providers.kubernetes.models import namespace_object, object_meta, replica_objects
+from orchestrator.providers.kubernetes.versions import schema_version
 from orchestrator.settings import Settings
-from orchestrator.spec import FleetSpec
+from orchestrator.spec import FleetSpec, Model, Pool
 
 WAITING_PER_POD = 2  # scale out when more requests than this wait per replica
 WAITING_METRIC = "vllm_num_requests_waiting"
@@ -34,6 +43,32 @@ PROMETHEUS_ADAPTER_RULE = {
     "name": {"matches": "^vllm:num_requests_waiting$", "as": WAITING_METRIC},
     "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
 }
+COMPILE_CACHE_GB = 10  # vLLM's compiled graphs beside the weights, per model
+
+
+@dataclass(frozen=True)
+class PoolManifests:
+    """One pool's manifests, with the cluster they go to and the Kubernetes version they are for."""
+
+    pool: str
+    cluster: str
+    kubernetes_version: str
+    manifests: list[dict]
+
+
+def environment_manifests(spec: FleetSpec, placement: Placement, settings: Settings) -> list[PoolManifests]:
+    """The manifests of every Kubernetes pool the placement runs replicas in, pool by pool in spec order."""
+    placed = {r.pool for r in placement.replicas if r.count > 0}
+    result = []
+    for index, pool in enumerate(spec.pools):
+        if pool.name not in placed or pool.provider == "local":
+            continue
+        if not pool.cluster:
+            raise InputError(f"pools[{index}] ({pool.name}) runs replicas in the plan but names no cluster. "
+                             "To fix: set its cluster (the kube context of its Kubernetes cluster)")
+        result.append(PoolManifests(pool.name, pool.cluster, schema_version(pool),
+                                    pool_manifests(spec, placement, pool.name, settings)))
+    return result
 
 
 def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settings: Settings) -> list[dict]:
@@ -43,17 +78,45 @@ def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settin
         raise InputError(f"no pool '{pool_name}' in the spec. To fix: use one of {', '.join(p.name for p in spec.pools)}")
     models = {m.name: m for m in spec.models}
     gpus = {(c.model, c.pool): c.gpus_per_replica for c in placement.capacity}
-    manifests: list[dict] = []
-    for row in sorted((r for r in placement.replicas if r.pool == pool_name and r.count > 0), key=lambda r: r.model):
+    rows = sorted((r for r in placement.replicas if r.pool == pool_name and r.count > 0), key=lambda r: r.model)
+    check_cache(pool, [models[r.model] for r in rows])
+    manifests: list[dict] = [namespace_object(pool)] if rows else []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
         model = models[row.model]
         tp = gpus.get((row.model, pool_name), model.gpus_per_replica or 1)
         replica = ReplicaSpec(source=model.source, served_name=model.name, tensor_parallel_size=tp,
                               max_model_len=model.max_model_len)
-        base = deployment(pool, model.name, replica, row.count, settings, api_key=True)
+        objects = replica_objects(pool, model.name, replica, row.count, settings, api_key=True)
+        base = objects[-1]
         capacity = (pool.max_nodes * (pool.gpus_per_node or tp)) // tp
-        manifests += [base, service(base, settings), _disruption_budget(base),
-                      _autoscaler(base, row.count, max(row.count, min(2 * row.count, capacity)))]
+        for body in objects:  # the pool's ServiceAccount and claim once
+            key = (body["kind"], body["metadata"]["name"])
+            if key not in seen:
+                seen.add(key)
+                manifests.append(body)
+        manifests += [_disruption_budget(base), _autoscaler(base, row.count, max(row.count, min(2 * row.count, capacity)))]
     return manifests
+
+
+def weights_gb(model: Model) -> float:
+    """A model's checkpoint size, GB: its parameters at its dtype."""
+    return resolve_architecture(model.architecture).params_b * weight_bytes_per_param(model.dtype)
+
+
+def check_cache(pool: Pool, models: list[Model]) -> None:
+    """InputError unless the pool's cache holds what it must: each model alone (a pod's emptyDir), or all of
+    them (the pool's shared claim), each with its compile cache."""
+    if not models:
+        return
+    need = {m.name: math.ceil(weights_gb(m)) + COMPILE_CACHE_GB for m in models}
+    shared = pool.model_cache.storage_class is not None
+    want = sum(need.values()) if shared else max(need.values())
+    if want > pool.model_cache.size_gb:
+        what = (f"the {len(need)} models it runs ({', '.join(need)}) need" if shared
+                else f"{max(need, key=lambda name: need[name])} needs")
+        raise InputError(f"pool {pool.name}'s model_cache.size_gb is {pool.model_cache.size_gb}, and {what} "
+                         f"{want} GB (checkpoint and compile cache). To fix: set model_cache.size_gb to {want} or more")
 
 
 def _disruption_budget(deployment_: dict) -> dict:
@@ -79,4 +142,3 @@ def _autoscaler(deployment_: dict, planned: int, most: int) -> dict:
             },
         },
     }
-

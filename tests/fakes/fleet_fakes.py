@@ -65,7 +65,7 @@ def cloud_fakes(directory: Path, contexts: list[str], *, operation_s: float = 0.
             "GPUFLEET_AZURE_ARM_ENDPOINT": azure_url,
             "GPUFLEET_AZURE_ACCESS_TOKEN": "fake-token",
             "GPUFLEET_KUBECONFIG": str(kubeconfig),
-            "GPUFLEET_KUBERNETES_IMAGE": "registry.example/gpufleet/vllm@sha256:0123",
+            "GPUFLEET_KUBERNETES_IMAGE": "registry.example/gpufleet/vllm@sha256:" + "ab" * 32,
             "GPUFLEET_PROVIDER_POLL_S": "0.01",
             "GPUFLEET_PROVIDER_BACKOFF_S": "0.01",
         }

@@ -10,6 +10,8 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
     GET    /api/v1/namespaces/NS/services/NAME
     DELETE /api/v1/namespaces/NS/services/NAME
     POST   /api/v1/namespaces/NS/secrets                        create (404 without the namespace, 409 if there)
+    POST   /api/v1/namespaces/NS/serviceaccounts                as secrets
+    POST   /api/v1/namespaces/NS/persistentvolumeclaims         as secrets (never bound: nothing reads it)
     POST   /apis/apps/v1/namespaces/NS/deployments              create (404 without the namespace, 409 if there)
     GET    /apis/apps/v1/namespaces/NS/deployments?labelSelector=...
     GET    /apis/apps/v1/namespaces/NS/deployments/NAME
@@ -18,8 +20,9 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
 
 A Deployment's pods are made at once; each turns Ready `ready_delay_s` after it is made
 (status.readyReplicas follows) and, once deleted, stays Terminating for
-`terminate_delay_s`. Services and Secrets are kept as posted (`services`, `secrets`) and
-answered whole, as a real server answers them (a Secret's `data` included). Not emulated:
+`terminate_delay_s`. Services, Secrets, ServiceAccounts and claims are kept as posted
+(`services`, `objects["secrets"]`, ...) and answered whole, as a real server answers them (a
+Secret's `data` included); a namespace keeps its labels (`namespaces`). Not emulated:
 scheduling (every pod gets a node and an IP), probes, rolling updates of a changed
 template, a Service's cluster IP and endpoints, reading or updating Secrets, quotas, RBAC,
 watch, server-side apply.
@@ -43,7 +46,7 @@ _NODES = re.compile(r"^/api/v1/nodes$")
 _NAMESPACES = re.compile(r"^/api/v1/namespaces$")
 _PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 _SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
-_SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$")
+_OBJECTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>secrets|serviceaccounts|persistentvolumeclaims)$")
 _DEPLOYMENTS = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")
 _DEPLOYMENT = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)(?P<scale>/scale)?$")
 
@@ -64,17 +67,19 @@ class FakePod:
 
 
 class FakeKubernetesApi(FakeCloudApi):
-    """Namespaces, Deployments and their pods, Services, Secrets (see module docstring)."""
+    """Namespaces, Deployments and their pods, Services, Secrets, ServiceAccounts, claims (see module docstring)."""
 
     def __init__(self, *, ready_delay_s: float = 0.05, terminate_delay_s: float = 0.05) -> None:
         super().__init__()
         self.ready_delay_s = ready_delay_s
         self.terminate_delay_s = terminate_delay_s
-        self.namespaces: set[str] = set()
+        self.namespaces: dict[str, dict[str, str]] = {}  # name -> labels
         self.deployments: dict[tuple[str, str], dict] = {}
         self.pods: dict[tuple[str, str], list[FakePod]] = {}  # by Deployment, live and terminating
         self.services: dict[tuple[str, str], dict] = {}  # (namespace, name) -> body
-        self.secrets: dict[tuple[str, str], dict] = {}
+        self.objects: dict[str, dict[tuple[str, str], dict]] = {  # plural -> (namespace, name) -> body
+            "secrets": {}, "serviceaccounts": {}, "persistentvolumeclaims": {}}
+        self.secrets = self.objects["secrets"]
         self.nodes: dict[str, dict[str, str]] = {}  # name -> labels
         self._ids = itertools.count(1)
 
@@ -92,8 +97,8 @@ class FakeKubernetesApi(FakeCloudApi):
                 return self._list_pods(match["ns"], _selector(request))
             if match := _SERVICES.match(request.path):
                 return self._services(request, match["ns"], match["name"])
-            if (match := _SECRETS.match(request.path)) and request.method == "POST":
-                return self._create_object(self.secrets, "secrets", match["ns"], request.get_json())
+            if (match := _OBJECTS.match(request.path)) and request.method == "POST":
+                return self._create_object(self.objects[match["plural"]], match["plural"], match["ns"], request.get_json())
             if match := _DEPLOYMENTS.match(request.path):
                 if request.method == "POST":
                     return self._create(match["ns"], request.get_json())
@@ -108,7 +113,7 @@ class FakeKubernetesApi(FakeCloudApi):
         name = body["metadata"]["name"]
         if name in self.namespaces:
             return json_response(status_body(409, "AlreadyExists", f'namespaces "{name}" already exists'), 409)
-        self.namespaces.add(name)
+        self.namespaces[name] = dict(body["metadata"].get("labels") or {})
         return json_response({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}, 201)
 
     def _services(self, request: Request, namespace: str, name: str | None) -> Response:

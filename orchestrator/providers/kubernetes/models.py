@@ -1,22 +1,33 @@
 """What gpufleet puts on a cluster for a model in a pool, as pure functions (tested without a cluster).
 
-One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it), one
-Deployment per model in it, named after the model. Its pods run the replica image
-(`GPUFLEET_KUBERNETES_IMAGE`, whose entrypoint is `python -m orchestrator.replica`) on
-the pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate
-the GPU taint and the pool's own, ask for `tensor_parallel_size` GPUs and their share of the
-node's allocatable CPU and memory (`catalog/nodes.replica_requests`: what the planner packs, so
-planned pods schedule), and count as ready when vLLM's `/health` answers. Memory is limited to
-its request (a replica that outgrows it is killed rather than starving its neighbours); CPU has
-no limit, so a replica may use idle cores without CFS throttling its latency. Rollouts surge
-one pod before removing one. A stopping pod first pauses (preStop) so the Service's endpoints
-and the site's router drop it, then gets the replica's drain time plus the entrypoint's grace
-before it is killed.
+One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it; Pod Security
+`restricted` enforced), one Deployment per model in it, named after the model. In apply order
+(`replica_objects`), each ScaleUp makes what is not there yet:
 
-Beside each Deployment: a ClusterIP Service of the same name over its pods (what a site's
-vllm-router discovers). With the gateway's API key, the pool's namespace holds it in the
-Secret `gpufleet-gateway` (key `api-key`) and the pods read it as `VLLM_API_KEY`, so vLLM
-refuses requests without it. `kube/manifests.py` renders the same Deployment and Service.
+- the ServiceAccount `gpufleet-replica` with the pool's cloud identity for its weights' store
+  (`identity.py`), no API token mounted;
+- with `model_cache.storage_class`, the ReadWriteMany PersistentVolumeClaim `gpufleet-model-cache`
+  the pool's replicas share; else each pod's cache is a node-local emptyDir of `size_gb`;
+- a ClusterIP Service of the model's name over its pods (what a site's vllm-router discovers);
+- the Deployment. Its pods run the replica image (`GPUFLEET_KUBERNETES_IMAGE`, by digest unless
+  `GPUFLEET_KUBERNETES_ALLOW_IMAGE_TAG`; entrypoint `python -m orchestrator.replica`) on the
+  pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate the GPU taint and
+  the pool's own, ask for `tensor_parallel_size` GPUs and their share of the node's allocatable CPU
+  and memory (`catalog/nodes.replica_requests`: what the planner packs, so planned pods schedule).
+  Memory is limited to its request (a replica that outgrows it is killed rather than starving its
+  neighbours); CPU has no limit, so a replica may use idle cores without CFS throttling its latency.
+  Probes on vLLM's `/health`: startup (as long as `up` waits: weights download and load), then
+  readiness (out of the Service while it fails) and liveness (restarted after a minute without an
+  answer). Non-root (images/vllm's user), no privilege escalation, no capabilities, RuntimeDefault
+  seccomp, read-only root filesystem: vLLM writes only to /tmp (its HOME), /dev/shm and the cache
+  volume at GPUFLEET_HOME (weights, vLLM's compile cache). Rollouts surge one pod before removing
+  one. A stopping pod first pauses (preStop, `versions.pre_stop_pause`) so the Service's endpoints
+  and the site's router drop it, then gets the replica's drain time plus the entrypoint's grace
+  before it is killed.
+
+With the gateway's API key, the pool's namespace holds it in the Secret `gpufleet-gateway` (key
+`api-key`) and the pods read it as `VLLM_API_KEY`, so vLLM refuses requests without it.
+`kube/manifests.py` renders the same objects for review and GitOps.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from pydantic import SecretStr
 from orchestrator.catalog.nodes import pool_replica_requests
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ObservedReplica, ReplicaSpec
+from orchestrator.providers.kubernetes.identity import SERVICE_ACCOUNT, service_account, weights_access
+from orchestrator.providers.kubernetes.versions import pre_stop_pause
 from orchestrator.replica.entrypoint import KILL_GRACE_S
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
@@ -41,10 +54,17 @@ POOL_LABEL = "gpufleet.io/pool"
 CONTAINER = "vllm"
 AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"  # AKS taints spot nodes itself
 PROBE_PERIOD_S = 10
+PROBE_TIMEOUT_S = 5  # /health waits on the engine: a busy replica may take more than the default second
+LIVENESS_FAILURES = 6  # a minute without an answer: the engine is hung, restart it
+REPLICA_UID = 1000  # images/vllm's USER
+CACHE_MOUNT = "/var/lib/gpufleet"  # the replica's GPUFLEET_HOME: weights under weights/, vLLM's compile cache
+TMP_SIZE = "16Gi"  # /tmp, the replica's HOME: Triton, FlashInfer and torch.compile scratch
+CACHE_CLAIM = "gpufleet-model-cache"
 PRESTOP_S = 5  # endpoints and routers notice a terminating pod within a few seconds: it leaves the gateway first
 API_KEY_SECRET = "gpufleet-gateway"
 API_KEY_SECRET_KEY = "api-key"
 API_KEY_ENV = "VLLM_API_KEY"
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 
 
 def _name(text: str, limit: int = 63) -> str:
@@ -86,14 +106,67 @@ def tolerations(pool: Pool) -> list[dict]:
     return result
 
 
+def image(settings: Settings) -> str:
+    """The replica image: required, and by digest unless tags are explicitly allowed."""
+    reference = settings.kubernetes_image
+    if not reference:
+        raise InputError("GPUFLEET_KUBERNETES_IMAGE is not set. To fix: set it to the replica image "
+                         "(images/vllm) in your registry, pinned by digest")
+    if not _DIGEST.search(reference) and not settings.kubernetes_allow_image_tag:
+        raise InputError(f"GPUFLEET_KUBERNETES_IMAGE={reference} is not pinned by digest, so what runs may change under its name. "
+                         "To fix: pin it as REGISTRY/NAME@sha256:<64 hex digits> (`docker buildx imagetools inspect` "
+                         "prints it), or set GPUFLEET_KUBERNETES_ALLOW_IMAGE_TAG=1 to accept a tag")
+    return reference
+
+
+def labels_of(pool: Pool, model: str | None = None) -> dict[str, str]:
+    """gpufleet's labels on a pool's objects (and a model's)."""
+    return dict([MANAGED_BY], **({MODEL_LABEL: model} if model else {}), **{POOL_LABEL: pool.name})
+
+
+def namespace_object(pool: Pool) -> dict:
+    """The pool's namespace, enforcing Pod Security `restricted` (which the replica pods meet)."""
+    labels = labels_of(pool) | {"pod-security.kubernetes.io/enforce": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace(pool.name), "labels": labels}}
+
+
+def model_cache_claim(pool: Pool) -> dict | None:
+    """The pool's shared cache claim when the spec names a storage class for it, else None (emptyDir per pod)."""
+    cache = pool.model_cache
+    if cache.storage_class is None:
+        return None
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": CACHE_CLAIM, "namespace": namespace(pool.name), "labels": labels_of(pool)},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": cache.storage_class,
+                 "resources": {"requests": {"storage": f"{cache.size_gb}G"}}},
+    }
+
+
+def _cache_volume(pool: Pool) -> dict:
+    if pool.model_cache.storage_class is not None:
+        return {"name": "model-cache", "persistentVolumeClaim": {"claimName": CACHE_CLAIM}}
+    return {"name": "model-cache", "emptyDir": {"sizeLimit": f"{pool.model_cache.size_gb}G"}}
+
+
+def _resources(pool: Pool, replica: ReplicaSpec, settings: Settings) -> dict:
+    """The replica's GPUs, and its share of the node's CPU and memory (memory limited to it)."""
+    gpus = {gpu_resource(pool): str(replica.tensor_parallel_size)}
+    requests, limits = dict(gpus), dict(gpus)
+    share = pool_replica_requests(pool, replica.tensor_parallel_size, settings.catalog_dir)
+    if share is not None:  # None: a node of unknown shape (an instance type the catalog lacks): GPUs only
+        requests |= share.quantities()
+        limits["memory"] = requests["memory"]
+    return {"requests": requests, "limits": limits}
+
+
 def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings, *,
                api_key: bool = False) -> dict:
     """The Deployment of `model` in `pool` with `replicas` pods; `api_key`: its pods read `VLLM_API_KEY`
     from the Secret `API_KEY_SECRET` (`api_key_env`)."""
-    if not settings.kubernetes_image:
-        raise InputError("GPUFLEET_KUBERNETES_IMAGE is not set. To fix: set it to the replica image "
-                         "(images/vllm) in your registry, pinned by digest")
-    labels = dict([MANAGED_BY], **{MODEL_LABEL: model, POOL_LABEL: pool.name})
+    reference = image(settings)
+    access = weights_access(pool, model, replica.source)
+    labels = labels_of(pool, model)
     env = {
         "GPUFLEET_REPLICA_MODEL_SOURCE": replica.source,
         "GPUFLEET_REPLICA_SERVED_NAME": replica.served_name,
@@ -101,24 +174,28 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
         "GPUFLEET_REPLICA_PORT": str(settings.replica_port),
         "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": str(settings.replica_drain_timeout_s),
         **({"GPUFLEET_REPLICA_MAX_MODEL_LEN": str(replica.max_model_len)} if replica.max_model_len else {}),
+        "GPUFLEET_HOME": CACHE_MOUNT,
+        "VLLM_CACHE_ROOT": f"{CACHE_MOUNT}/vllm",  # compiled graphs survive restarts beside the weights
+        "HOME": "/tmp",  # the root filesystem is read-only; caches that follow HOME land in /tmp
+        "NUMBA_CACHE_DIR": "/tmp/numba",  # not beside its (read-only) sources
+        "VLLM_NO_USAGE_STATS": "1",
     }
-    health = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": PROBE_PERIOD_S}
-    gpus = {gpu_resource(pool): str(replica.tensor_parallel_size)}
-    requests, limits = dict(gpus), dict(gpus)
-    share = pool_replica_requests(pool, replica.tensor_parallel_size, settings.catalog_dir)
-    if share is not None:  # None: a node of unknown shape (an instance type the catalog lacks): GPUs only
-        requests |= share.quantities()
-        limits["memory"] = requests["memory"]
+    health = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": PROBE_PERIOD_S,
+              "timeoutSeconds": PROBE_TIMEOUT_S}
     container = {
-        "name": CONTAINER, "image": settings.kubernetes_image,
+        "name": CONTAINER, "image": reference,
         "ports": [{"name": "http", "containerPort": settings.replica_port}],
-        "env": [{"name": k, "value": v} for k, v in env.items()] + ([api_key_env()] if api_key else []),
-        "resources": {"requests": requests, "limits": limits},
-        "readinessProbe": health,
+        "env": [{"name": k, "value": v} for k, v in env.items()] + access.env + ([api_key_env()] if api_key else []),
+        "resources": _resources(pool, replica, settings),
         # weights download and load: allowed as long as `up` waits for a replica
         "startupProbe": health | {"failureThreshold": math.ceil(settings.replica_ready_timeout_s / PROBE_PERIOD_S)},
-        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],  # NCCL between tensor-parallel workers
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_S}}},
+        "readinessProbe": health,
+        "livenessProbe": health | {"failureThreshold": LIVENESS_FAILURES},
+        "securityContext": {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_MOUNT}, {"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "shm", "mountPath": "/dev/shm"}] + access.mounts,  # shm: NCCL between TP workers
+        "lifecycle": {"preStop": pre_stop_pause(pool, PRESTOP_S)},
     }
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -128,17 +205,33 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels | access.labels},
                 "spec": {
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": REPLICA_UID, "runAsGroup": REPLICA_UID,
+                                        "fsGroup": REPLICA_UID, "fsGroupChangePolicy": "OnRootMismatch",
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
                     "nodeSelector": {POOL_LABEL: pool.name},
                     "tolerations": tolerations(pool),
                     "terminationGracePeriodSeconds": PRESTOP_S + settings.replica_drain_timeout_s + int(KILL_GRACE_S) + 5,
-                    "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
+                    "volumes": [_cache_volume(pool), {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
+                                {"name": "shm", "emptyDir": {"medium": "Memory"}}] + access.volumes,
                 },
             },
         },
     }
+
+
+def replica_objects(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings, *,
+                    api_key: bool = False) -> list[dict]:
+    """What a model's replicas in a pool need in its namespace, in apply order: ServiceAccount, the
+    cache claim (when shared), Service, Deployment. The namespace and the key's Secret come before."""
+    body = deployment(pool, model, replica, replicas, settings, api_key=api_key)
+    claim = model_cache_claim(pool)
+    return [service_account(pool, namespace(pool.name), labels_of(pool)), *([claim] if claim else []),
+            service(body, settings), body]
 
 
 def api_key_env() -> dict:
@@ -152,10 +245,9 @@ def api_key_secret(pool: Pool, key: SecretStr) -> dict:
     The returned body holds the key in clear (base64): pass it to the API only, never to a
     log line, an error message or a file.
     """
-    labels = dict([MANAGED_BY], **{POOL_LABEL: pool.name})
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": API_KEY_SECRET, "namespace": namespace(pool.name), "labels": labels},
+        "metadata": {"name": API_KEY_SECRET, "namespace": namespace(pool.name), "labels": labels_of(pool)},
         "data": {API_KEY_SECRET_KEY: base64.b64encode(key.get_secret_value().encode()).decode("ascii")},
     }
 

@@ -3,9 +3,10 @@
 Steps are idempotent and prompt, like every provider's (base.py):
 
     ScaleUp(model, pool, n)    create the Deployment with n pods, after the pool's namespace,
-                               the gateway key's Secret (when a key is given) and the model's
-                               Service; or scale it up to n if it has fewer; StepPending until
-                               n are ready
+                               the gateway key's Secret (when a key is given), the replicas'
+                               ServiceAccount, the shared cache claim (when the spec asks for
+                               one) and the model's Service (`models.replica_objects`); or scale
+                               it up to n if it has fewer; StepPending until n are ready
     ScaleDown(model, pool, n)  scale down to n (at 0, delete the model's Service, then its
                                Deployment); StepPending until at most n pods are left,
                                terminating ones included (they drain)
@@ -36,8 +37,8 @@ from orchestrator.errors import InputError
 from orchestrator.providers.base import ObservedPool, ObservedReplica, ScaleUp, Step, StepPending
 from orchestrator.providers.kubernetes.api import api_client, translate_errors
 from orchestrator.providers.kubernetes.models import (
-    API_KEY_SECRET, MODEL_LABEL, POOL_LABEL, api_key_secret, deployment, deployment_name, namespace, observed_replica,
-    selector, service,
+    API_KEY_SECRET, MODEL_LABEL, POOL_LABEL, api_key_secret, deployment_name, namespace, namespace_object,
+    observed_replica, replica_objects, selector,
 )
 from orchestrator.providers.retry import Backoff, call_with_retries
 from orchestrator.settings import Settings
@@ -104,7 +105,8 @@ class KubernetesDeployments:
     def release(self) -> None:
         """Delete every gpufleet Deployment and Service of the pools; StepPending until their pods are gone.
 
-        The namespaces and the key's Secret stay (the next ScaleUp reuses them).
+        The namespaces, the key's Secret, the ServiceAccount and the cache claim stay (the next ScaleUp
+        reuses them; the claim keeps the weights).
         """
         left = 0
         for pool in self.pools.values():
@@ -170,13 +172,16 @@ class KubernetesDeployments:
         return key if key is not None and key.get_secret_value() else None
 
     def _create(self, pool: Pool, step: ScaleUp) -> None:
-        """Namespace, the key's Secret, Service, then the Deployment: each made unless already there."""
+        """Namespace, the key's Secret, then `replica_objects` (the Deployment last): each made unless already there."""
         from kubernetes.client.exceptions import ApiException
 
         apps, core = self._client(pool)
         key = self._key()
-        body = deployment(pool, step.model, step.replica, step.count, self.settings, api_key=key is not None)
+        objects = replica_objects(pool, step.model, step.replica, step.count, self.settings, api_key=key is not None)
         ns = namespace(pool.name)
+        creators = {"ServiceAccount": core.create_namespaced_service_account,
+                    "PersistentVolumeClaim": core.create_namespaced_persistent_volume_claim,
+                    "Service": core.create_namespaced_service, "Deployment": apps.create_namespaced_deployment}
 
         def create(call: Callable[..., Any], *args: Any) -> Callable[[], bool]:
             def run() -> bool:
@@ -189,17 +194,16 @@ class KubernetesDeployments:
                 return True
             return run
 
-        self._call(pool, "create namespace", create(core.create_namespace, {"metadata": {"name": ns}}))
+        self._call(pool, "create namespace", create(core.create_namespace, namespace_object(pool)))
         if key is not None and self._call(pool, "create secret",  # the body holds the key: never log it
                                           create(core.create_namespaced_secret, ns, api_key_secret(pool, key))):
             logger.info("secret created: provider=%s region=%s pool=%s name=%s",
                         pool.provider, pool.region, pool.name, API_KEY_SECRET)
-        if self._call(pool, "create service", create(core.create_namespaced_service, ns, service(body, self.settings))):
-            logger.info("service created: provider=%s region=%s pool=%s model=%s",
-                        pool.provider, pool.region, pool.name, step.model)
-        self._call(pool, "create deployment", create(apps.create_namespaced_deployment, ns, body))
-        logger.info("deployment created: provider=%s region=%s pool=%s model=%s replicas=%d",
-                    pool.provider, pool.region, pool.name, step.model, step.count)
+        for body in objects:
+            kind, name = body["kind"], body["metadata"]["name"]
+            if self._call(pool, f"create {kind.lower()}", create(creators[kind], ns, body)):
+                logger.info("%s created: provider=%s region=%s pool=%s model=%s name=%s replicas=%d", kind.lower(),
+                            pool.provider, pool.region, pool.name, step.model, name, step.count)
 
     def _scale(self, pool: Pool, model: str, current: int, replicas: int) -> None:
         apps, _ = self._client(pool)

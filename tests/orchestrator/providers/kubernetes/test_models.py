@@ -1,8 +1,10 @@
-"""The Deployment, Service and key Secret gpufleet renders, and how pods read as replicas: pure, no cluster."""
+"""The Deployment, Service, cache claim and key Secret gpufleet renders, and how pods read as replicas: pure, no cluster."""
 
 from __future__ import annotations
 
 import base64
+import re
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -12,16 +14,20 @@ from orchestrator.catalog.nodes import DAEMONSETS, NodeHardware, allocatable, re
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.kubernetes.models import (
-    api_key_secret, deployment, deployment_name, namespace, observed_replica, service, tolerations,
+    CACHE_MOUNT, REPLICA_UID, api_key_secret, deployment, deployment_name, model_cache_claim, namespace,
+    namespace_object, observed_replica, replica_objects, service, tolerations,
 )
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
-from orchestrator.spec.models import NodeShape
+from orchestrator.spec.models import ModelCache, NodeShape
 
-SETTINGS = Settings(kubernetes_image="registry.example/gpufleet/vllm@sha256:0123", replica_drain_timeout_s=30,
+DIGEST = "sha256:" + "ab" * 32
+SETTINGS = Settings(kubernetes_image=f"registry.example/gpufleet/vllm@{DIGEST}", replica_drain_timeout_s=30,
                     replica_ready_timeout_s=600)
-REPLICA = ReplicaSpec(source="s3://weights/llama-70b", served_name="llama-70b", tensor_parallel_size=4, max_model_len=8192)
-KUBERNETES_VERSION = "1.33.0"  # as tests/orchestrator/kube: the oldest with the native preStop sleep GA
+REPLICA = ReplicaSpec(source="meta-llama/Llama-3.3-70B-Instruct", served_name="llama-70b", tensor_parallel_size=4,
+                      max_model_len=8192)
+KUBERNETES_VERSION = "1.28"  # the oldest supported (orchestrator/providers/kubernetes/versions.py)
+DOCKERFILE = Path(__file__).resolve().parents[4] / "images" / "vllm" / "Dockerfile"
 
 
 def pool(**changes) -> Pool:
@@ -39,10 +45,8 @@ def test_the_deployment_pins_pods_to_the_pool_and_asks_for_the_replicas_gpus() -
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "4"}
     assert container["image"] == SETTINGS.kubernetes_image
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["GPUFLEET_REPLICA_MODEL_SOURCE"] == "s3://weights/llama-70b"
+    assert env["GPUFLEET_REPLICA_MODEL_SOURCE"] == REPLICA.source
     assert env["GPUFLEET_REPLICA_TENSOR_PARALLEL_SIZE"] == "4" and env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] == "8192"
-    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 600
     assert spec["terminationGracePeriodSeconds"] > SETTINGS.replica_drain_timeout_s
     assert rendered["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert rendered["spec"]["selector"]["matchLabels"] == rendered["spec"]["template"]["metadata"]["labels"]
@@ -92,9 +96,74 @@ def test_the_secret_holds_the_key_and_the_service_selects_the_deployments_pods()
 
 
 def test_what_the_provider_posts_validates_against_the_kubernetes_schema() -> None:
-    rendered = deployment(pool(), "llama-70b", REPLICA, 2, SETTINGS, api_key=True)
-    for manifest in (rendered, service(rendered, SETTINGS), api_key_secret(pool(), SecretStr("gf-abc"))):
+    shared = pool(model_cache=ModelCache(storage_class="azurefile-csi-nfs"))
+    objects = replica_objects(shared, "llama-70b", REPLICA, 2, SETTINGS, api_key=True)
+    assert [o["kind"] for o in objects] == ["ServiceAccount", "PersistentVolumeClaim", "Service", "Deployment"]
+    for manifest in (namespace_object(shared), api_key_secret(shared, SecretStr("gf-abc")), *objects):
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_three_probes_on_health_startup_long_enough_to_load_liveness_patient() -> None:
+    container = deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]["containers"][0]
+    startup, ready, live = (container[f"{k}Probe"] for k in ("startup", "readiness", "liveness"))
+    assert all(p["httpGet"] == {"path": "/health", "port": "http"} for p in (startup, ready, live))
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= SETTINGS.replica_ready_timeout_s
+    assert live["failureThreshold"] * live["periodSeconds"] >= 60 and live["timeoutSeconds"] > 1  # a busy engine is not a hung one
+
+
+def test_pods_meet_pod_security_restricted_as_the_images_user() -> None:
+    pod = deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    security = container["securityContext"]
+    # the Pod Security Standard "restricted" profile, rule by rule
+    assert pod["securityContext"]["runAsNonRoot"] and security["runAsNonRoot"]
+    assert security["allowPrivilegeEscalation"] is False and security["privileged"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert all(set(v) - {"name"} <= {"emptyDir", "persistentVolumeClaim", "secret", "projected", "configMap"}
+               for v in pod["volumes"])
+    assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    # the user images/vllm runs as, and a read-only root with every path the replica writes mounted
+    assert re.search(rf"^USER {REPLICA_UID}:{REPLICA_UID}$", DOCKERFILE.read_text(), re.M)
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] == REPLICA_UID
+    assert security["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/tmp", "/dev/shm", CACHE_MOUNT} <= mounts
+    assert env["GPUFLEET_HOME"] == CACHE_MOUNT and env["VLLM_CACHE_ROOT"].startswith(CACHE_MOUNT + "/")
+    assert env["HOME"] == "/tmp" and env["NUMBA_CACHE_DIR"].startswith("/tmp/")
+
+
+def test_the_cache_is_a_sized_emptydir_or_the_pools_shared_claim() -> None:
+    pod = deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]
+    assert {"name": "model-cache", "emptyDir": {"sizeLimit": "200G"}} in pod["volumes"]
+    assert model_cache_claim(pool()) is None
+    shared = pool(model_cache=ModelCache(size_gb=800, storage_class="azurefile-csi-nfs"))
+    pod = deployment(shared, "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]["spec"]
+    assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "gpufleet-model-cache"}} in pod["volumes"]
+    claim = model_cache_claim(shared)
+    assert claim["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "azurefile-csi-nfs",
+                             "resources": {"requests": {"storage": "800G"}}}
+    assert claim["metadata"]["namespace"] == namespace("azure-weu-h100")
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"  # no chown of the whole cache per start
+
+
+@pytest.mark.parametrize("reference,allowed", [
+    (f"registry.example/gpufleet/vllm@{DIGEST}", True),
+    (f"registry.example/gpufleet/vllm:v0.32.0@{DIGEST}", True),
+    ("registry.example/gpufleet/vllm@sha512:" + "cd" * 64, True),
+    ("registry.example/gpufleet/vllm:latest", False),
+    ("registry.example/gpufleet/vllm@sha256:0123", False),  # a cut digest pins nothing
+])
+def test_the_image_must_be_pinned_by_digest_unless_tags_are_allowed(reference, allowed) -> None:
+    settings = SETTINGS.model_copy(update={"kubernetes_image": reference})
+    if allowed:
+        assert deployment(pool(), "m", REPLICA, 1, settings)["spec"]["template"]["spec"]["containers"][0]["image"] == reference
+        return
+    with pytest.raises(InputError, match="not pinned by digest.*GPUFLEET_KUBERNETES_ALLOW_IMAGE_TAG"):
+        deployment(pool(), "m", REPLICA, 1, settings)
+    tagged = settings.model_copy(update={"kubernetes_allow_image_tag": True})
+    assert deployment(pool(), "m", REPLICA, 1, tagged)["spec"]["template"]["spec"]["containers"][0]["image"] == reference
 
 
 def test_tolerations_cover_the_gpu_taint_aks_spot_and_the_pools_own() -> None:

@@ -1,4 +1,4 @@
-"""Deployments, their Services and the key's Secret through the official kubernetes client against a local API
+"""Deployments, their Services, ServiceAccount, cache claim and the key's Secret through the official kubernetes client against a local API
 fake, reached by a kubeconfig context."""
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from orchestrator.providers.errors import CredentialsInvalid, ProviderUnavailabl
 from orchestrator.providers.kubernetes import KubernetesDeployments
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
+from orchestrator.spec.models import ModelCache, WeightsIdentity
 from tests.fakes.kubernetes_fake import FakeKubernetesApi, status_body
 
 NAMESPACE = "gpufleet-aws-h100"
 REPLICA = ReplicaSpec(source="hf:meta-llama/Llama-3.1-8B-Instruct", served_name="llama-8b")
 KEY = SecretStr("gf-test-gateway-key-0123456789")
+ROLE = "arn:aws:iam::123456789012:role/gpufleet-weights"
 
 
 @dataclass
@@ -75,8 +77,9 @@ def kube(server: tuple[FakeKubernetesApi, Path], faults) -> Kube:
     fake.pods.clear()
     fake.nodes.clear()
     fake.services.clear()
-    fake.secrets.clear()
-    settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:0123",
+    for store in fake.objects.values():
+        store.clear()
+    settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:" + "ab" * 32,
                         provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
     return Kube(fake, settings)
 
@@ -100,6 +103,26 @@ def test_scale_up_creates_the_deployment_and_waits_until_ready(kube: Kube, backo
     replicas = deployments.observe()
     assert [(r.model, r.pool, r.healthy) for r in replicas] == [("llama-8b", POOL.name, True)] * 2
     assert all(r.url.startswith("http://10.0.") and r.url.endswith(":8000") for r in replicas)
+
+
+def test_scale_up_makes_the_namespace_restricted_and_the_identity_and_cache_claim_once(kube: Kube, backoff, settle) -> None:
+    pool = POOL.model_copy(update={"identity": WeightsIdentity(aws_role_arn=ROLE),
+                                   "model_cache": ModelCache(size_gb=500, storage_class="efs")})
+    deployments = kube.deployments([pool], backoff=backoff)
+    settle(lambda: deployments.apply(up(1)))
+    settle(lambda: deployments.apply(up(1, "qwen-7b")))  # the pool's account and claim are there (409): kept
+    account = kube.fake.objects["serviceaccounts"][(NAMESPACE, "gpufleet-replica")]
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE}
+    claim = kube.fake.objects["persistentvolumeclaims"][(NAMESPACE, "gpufleet-model-cache")]
+    assert claim["spec"]["storageClassName"] == "efs" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert (kube.fake.count("POST", "/serviceaccounts"), kube.fake.count("POST", "/persistentvolumeclaims")) == (2, 2)
+    assert len(kube.fake.objects["serviceaccounts"]) == len(kube.fake.objects["persistentvolumeclaims"]) == 1
+    for model in ("llama-8b", "qwen-7b"):
+        pod = kube.fake.deployments[(NAMESPACE, model)]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "gpufleet-replica"
+        assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "gpufleet-model-cache"}} in pod["volumes"]
+    # the namespace enforces Pod Security `restricted`, which the pods meet (test_models)
+    assert kube.fake.namespaces[NAMESPACE]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_scale_up_creates_the_service_and_the_key_secret_once(kube: Kube, backoff, settle) -> None:
