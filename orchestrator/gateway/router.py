@@ -5,13 +5,9 @@ model it serves and requests go to a worker of the model they name. Workers are 
 once ready and removed before they stop (the controller calls `add`/`remove`); the router's
 own health checks and retries cover the moments in between.
 
-What vllm-router does not do, and gpufleet does around it:
-- It does not authenticate clients (its `--api-key` is what it sends to workers). The key is
-  enforced by every replica (vLLM's `VLLM_API_KEY`), and the router passes the client's
-  `Authorization` header through, so a request without the key is refused with 401.
-- Its worker API (`/workers`, `/add_worker`, `/remove_worker`) has no authentication and
-  shares the serving port: the router listens on 127.0.0.1 locally; on Kubernetes only
-  `/v1/*`, `/health` and the metrics port may be exposed (see docs/replicas.md).
+What vllm-router does not do well enough as a public endpoint (no client key, a
+non-OpenAI `/v1/models`, plain-text errors, the worker API on the serving port) the
+gateway's front does in front of it (front.py); the router's own port stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -60,11 +56,16 @@ def router_command(host: str, port: int, metrics_port: int, policy: str, log_dir
 
 
 class RouterClient:
-    """The router's worker-list API (an httpx client; pass `transport` in tests)."""
+    """The router's worker-list API (an httpx client; pass `transport` in tests).
 
-    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None) -> None:
+    `base_url` is the router's own port for changes; through the gateway's front (with
+    `api_key`) only `healthy` and `workers` answer.
+    """
+
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None, api_key: str | None = None) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=ADMIN_TIMEOUT_S, transport=transport)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._http = httpx.Client(base_url=base_url, timeout=ADMIN_TIMEOUT_S, transport=transport, headers=headers)
 
     def close(self) -> None:
         self._http.close()

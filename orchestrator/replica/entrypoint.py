@@ -6,11 +6,16 @@ process group. On SIGTERM (Kubernetes stopping the pod, the local supervisor sto
 replica) it hands the signal to vLLM, which stops taking requests and lets in-flight ones
 finish for up to `replica_drain_timeout_s` (vLLM's own `--shutdown-timeout` drain); a
 server still running a few seconds past that is killed. The exit code is vLLM's.
+
+With `VLLM_API_KEY` set, vLLM runs with `--middleware orchestrator.gateway.auth.RequireApiKey`:
+vLLM checks the key under `/v1` only; the middleware asks it on every path but `/health` and
+`/metrics` (`/invocations`, `/tokenize`, `/pooling`, `/score`, `/version`, the OpenAPI pages...).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import signal
 import subprocess
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orchestrator.errors import GpufleetError, InputError
+from orchestrator.gateway.auth import KEY_ENV, RequireApiKey
 from orchestrator.replica.weights import fetch_weights
 from orchestrator.settings import Settings, load_settings
 
@@ -41,6 +47,7 @@ class ReplicaConfig:
     port: int
     drain_timeout_s: int
     vllm_args: tuple[str, ...]
+    require_api_key: bool = False  # VLLM_API_KEY is set: every path but health and metrics needs it
 
 
 def replica_config(settings: Settings) -> ReplicaConfig:
@@ -58,6 +65,7 @@ def replica_config(settings: Settings) -> ReplicaConfig:
         port=settings.replica_port,
         drain_timeout_s=settings.replica_drain_timeout_s,
         vllm_args=tuple(shlex.split(settings.replica_vllm_args)),
+        require_api_key=bool(os.environ.get(KEY_ENV)),
     )
 
 
@@ -72,6 +80,8 @@ def vllm_command(config: ReplicaConfig, model_dir: Path) -> list[str]:
     ]
     if config.max_model_len is not None:
         command += ["--max-model-len", str(config.max_model_len)]
+    if config.require_api_key:
+        command += ["--middleware", f"{RequireApiKey.__module__}.{RequireApiKey.__name__}"]
     return command + list(config.vllm_args)
 
 

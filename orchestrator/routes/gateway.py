@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from orchestrator.errors import ProviderError
-from orchestrator.gateway import RouterClient
+from orchestrator.gateway import RouterClient, gateway_api_key
 from orchestrator.planner.placement import Placement
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
@@ -122,7 +122,8 @@ def local_members(spec: FleetSpec, environment: str, settings: Settings,
         store.close()
     if client is None and (record is None or not record.running):
         return None
-    router = client or RouterClient(record.url)  # type: ignore[union-attr]
+    key = None if client else gateway_api_key(settings, environment).value.get_secret_value()
+    router = client or RouterClient(record.url, api_key=key)  # type: ignore[union-attr]  # the front asks the key
     try:
         workers = router.workers()
     except ProviderError as exc:

@@ -17,8 +17,10 @@ table) and starts this process when none runs; it outlives the command, so `stat
   finish in-flight requests), killed if still running past the drain timeout.
 
 SIGTERM (from `down`) drains every replica the same way, stops the gateway and exits.
-A lock file makes it one supervisor per environment; processes left by a supervisor that
-was killed are recognised by their command line and killed when the next one starts.
+A lock file makes it one supervisor per environment. Everything it starts carries the
+environment's tag (`processes.FLEET_TAG`), so processes left by a supervisor that was
+killed (a replica, the vLLM server under it, the gateway) are found by the tag and killed
+when the next one starts, or by `down`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import fcntl
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,10 +41,10 @@ from typing import IO
 import httpx
 from sqlalchemy import delete, select
 
-from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, router_command
+from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, gateway_command
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.local.processes import (
-    LOOPBACK, command_line, free_port, kill_group, signal_group, spawn,
+    FLEET_TAG, LOOPBACK, free_port, kill_group, kill_tagged, signal_group, spawn,
 )
 from orchestrator.replica.entrypoint import KILL_GRACE_S
 from orchestrator.settings import Settings, load_settings
@@ -60,12 +63,16 @@ STOP_MARGIN_S = 5.0
 GATEWAY_SETTLE_S = 1.0  # after a worker's removal, requests the router already routed to it still arrive
 SITE = "local"
 REPLICA_MARKER = "orchestrator.replica"
-ROUTER_MARKERS = ("vllm-router", "vllm::router")
 LIVE = (ReplicaStatus.starting, ReplicaStatus.ready, ReplicaStatus.crashed)
 
 
 def lock_path(settings: Settings, environment: str) -> Path:
     return settings.state_dir(environment) / "supervisor.lock"
+
+
+def fleet_tag(settings: Settings, environment: str) -> str:
+    """The value of `FLEET_TAG` every process of this environment (on this GPUFLEET_HOME) carries."""
+    return str(settings.state_dir(environment).resolve())
 
 
 def supervisor_command(environment: str, state_url: str) -> list[str]:
@@ -116,7 +123,7 @@ class Supervisor:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        reap_stale(self.store, self.environment)
+        reap_stale(self.store, self.environment, fleet_tag(self.settings, self.environment))
         failures = 0
         try:
             while not self.stopping:
@@ -180,7 +187,8 @@ class Supervisor:
     def _start(self, replica: Replica) -> None:
         used = {r.port for r in self.replicas.values()} | {self.gateway_port, self.metrics_port}
         replica.port = free_port(avoid=used)
-        replica.process = spawn([sys.executable, "-m", REPLICA_MARKER], replica.log_path, self._replica_env(replica))
+        command = shlex.split(self.settings.local_replica_command) or [sys.executable, "-m", REPLICA_MARKER]
+        replica.process = spawn(command, replica.log_path, self._replica_env(replica))
         replica.status = ReplicaStatus.starting
         logger.info("replica %d (%s@%s): started pid %d on %s (restarts %d)", replica.record_id, replica.model,
                     replica.pool, replica.process.pid, replica.url, replica.restarts)
@@ -301,21 +309,26 @@ class Supervisor:
             logger.warning("gateway exited with %s; restarting it", self.router.returncode)
             kill_group(self.router.pid)
         log_path = self.logs / "gateway.log"
-        command = router_command(LOOPBACK, self.gateway_port, self.metrics_port, self.settings.gateway_policy)
-        self.router = spawn(command, log_path, os.environ)
-        self.gateway = RouterClient(f"http://{LOOPBACK}:{self.gateway_port}")
+        router_port = free_port(avoid={r.port for r in self.replicas.values()} | {self.gateway_port, self.metrics_port})
+        command = gateway_command(LOOPBACK, self.gateway_port, router_port, self.metrics_port,
+                                  self.settings.gateway_policy)
+        self.router = spawn(command, log_path, os.environ | {"GPUFLEET_API_KEY": self.api_key.get_secret_value()})
+        self.gateway = RouterClient(f"http://{LOOPBACK}:{router_port}")  # the worker API: the router's own port
+        front = RouterClient(f"http://{LOOPBACK}:{self.gateway_port}")  # what clients use; healthy once both are
         deadline = time.monotonic() + ROUTER_START_TIMEOUT_S
-        while not self.gateway.healthy():
+        while not front.healthy():
             if self.router.poll() is not None or time.monotonic() > deadline:
+                front.close()
                 kill_group(self.router.pid)
                 self.gateway_port = free_port()  # the old port may be taken now: the next try moves
                 self.metrics_port = free_port(avoid={self.gateway_port})
                 raise RouterError(f"the gateway did not start (exit {self.router.poll()}); see {log_path}")
             time.sleep(0.1)
-        logger.info("gateway: pid %d on %s", self.router.pid, self.gateway.base_url)
+        front.close()
+        logger.info("gateway: pid %d on %s", self.router.pid, front.base_url)
         with self.store.session() as session:
             session.merge(GatewayRecord(
-                environment=self.environment, site=SITE, url=self.gateway.base_url, pid=self.router.pid, running=True,
+                environment=self.environment, site=SITE, url=front.base_url, pid=self.router.pid, running=True,
                 metrics_url=f"http://{LOOPBACK}:{self.metrics_port}/metrics", log_path=str(log_path)))
         self.last_sync = 0.0  # a new router knows no workers: sync now
 
@@ -360,20 +373,17 @@ class Supervisor:
         logger.info("stopped")
 
 
-def reap_stale(store: StateStore, environment: str) -> None:
-    """Kill what a supervisor that was itself killed left running (recognised by command line); rows → stopped."""
+def reap_stale(store: StateStore, environment: str, tag: str) -> None:
+    """Kill every process of the environment (found by its tag) and record its replicas stopped and its
+    gateway down. Only for when no supervisor runs: what a killed one left behind."""
+    for pid in kill_tagged(tag):
+        logger.warning("killed pid %d, left running by a supervisor that was itself killed", pid)
     with store.session() as session:
         records = session.scalars(select(ReplicaRecord).where(
             ReplicaRecord.environment == environment, ReplicaRecord.status != ReplicaStatus.stopped)).all()
         for record in records:
-            if record.pid and REPLICA_MARKER in command_line(record.pid):
-                logger.warning("killing replica pid %d left by a previous supervisor", record.pid)
-                kill_group(record.pid)
             record.status = ReplicaStatus.stopped
         gateway = session.get(GatewayRecord, (environment, SITE))
-        if gateway is not None and gateway.pid and any(m in command_line(gateway.pid) for m in ROUTER_MARKERS):
-            logger.warning("killing gateway pid %d left by a previous supervisor", gateway.pid)
-            kill_group(gateway.pid)
         if gateway is not None:
             gateway.running, gateway.pid = False, None
 
@@ -403,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     if lock is None:
         logger.info("another supervisor runs for %s; exiting", args.env)
         return
+    os.environ[FLEET_TAG] = fleet_tag(settings, args.env)  # inherited by every process started from here on
     store = open_state(args.state_url)
     with store.session() as session:
         session.merge(SupervisorRecord(environment=args.env, pid=os.getpid(),

@@ -37,3 +37,17 @@ def test_vllm_runs_its_openai_server_module_with_a_drain_timeout(monkeypatch, tm
     assert args["--model"] == str(tmp_path) and args["--served-model-name"] == "tiny-llama"
     assert args["--shutdown-timeout"] == "45" and args["--port"] == "8000" and args["--host"] == "0.0.0.0"
     assert "--max-model-len" not in args
+
+
+def test_with_a_key_vllm_loads_the_middleware_that_guards_every_path(monkeypatch, tmp_path):
+    import importlib
+
+    from orchestrator.gateway.auth import RequireApiKey
+
+    monkeypatch.setenv("GPUFLEET_REPLICA_MODEL_SOURCE", "./m")
+    assert "--middleware" not in vllm_command(replica_config(Settings()), tmp_path)  # no key: nothing to check
+    monkeypatch.setenv("VLLM_API_KEY", "gf-key")
+    command = vllm_command(replica_config(Settings()), tmp_path)
+    module, name = command[command.index("--middleware") + 1].rsplit(".", 1)  # as vLLM's loader splits it
+    assert getattr(importlib.import_module(module), name) is RequireApiKey
+    assert "gf-key" not in " ".join(command)  # the key travels in the environment only

@@ -1,0 +1,236 @@
+"""The gateway's front: the OpenAI API as clients expect it, in front of vllm-router.
+
+vllm-router (0.1.17, multi-model mode) balances, retries and health-checks well, but as a
+public endpoint it falls short: `GET /v1/models` answers `{"models": [...]}` instead of the
+OpenAI list, `/v1/models/{id}` is a 405, a model no replica serves is sent to some other
+model's replica, its own errors are plain text without `Retry-After`, it checks no client
+key, and its worker API shares the serving port. This Starlette app (on uvicorn) fixes that
+and nothing more:
+
+- every path needs the key but `/health` (`auth.RequireApiKey`);
+- `GET /v1/models` lists the models the router has a healthy worker for, each as its
+  replica's own model card (`max_model_len` included); `GET /v1/models/{id}` is one card;
+- `POST` chat completions, completions and embeddings go to the router, byte for byte,
+  streamed both ways, once the body's `model` is known to be served: an unknown model is
+  404 `model_not_found`; one the router served before, or any model while it has no healthy
+  worker at all, is 503 with `Retry-After` (a replica is starting or restarting);
+- the router's plain-text errors (429 queue full, 503 no worker) become OpenAI errors with
+  `Retry-After`; JSON errors (vLLM's, already OpenAI-shaped) pass unchanged;
+- `GET /workers` (the router's worker list) is forwarded read-only; adding and removing
+  workers is only possible on the router's own port, which listens on 127.0.0.1.
+
+What the router serves is read from its worker list every `REFRESH_S` in the background,
+and once more before a request is refused, so a replica that just became ready is never
+turned away. aiohttp is the upstream client: it adds about a third of what httpx does per
+request (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from orchestrator.gateway.auth import GATEWAY_OPEN_PATHS, RequireApiKey
+from orchestrator.gateway.openai_errors import RETRY_AFTER_S, openai_error
+
+logger = logging.getLogger(__name__)
+
+REFRESH_S = 1.0
+ADMIN_TIMEOUT_S = 5.0
+MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any context window's text; images travel as URLs or a few MB
+ROUTED_POSTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+                        "proxy-authorization", "proxy-authenticate", "host", "content-length"})
+
+
+@dataclass
+class Served:
+    """What the router serves: each healthy worker's model card, the models served now and ever."""
+
+    cards: dict[str, dict] = field(default_factory=dict)  # worker URL -> its model card
+    models: set[str] = field(default_factory=set)  # served by a healthy worker
+    seen: set[str] = field(default_factory=set)
+    workers: int = 0  # healthy ones
+
+    def card(self, model: str) -> dict:
+        bare = {"id": model, "object": "model", "owned_by": "vllm"}
+        return next((card for card in self.cards.values() if card.get("id") == model), bare)
+
+
+class GatewayFront:
+    """The front app for one router (see module docstring); `app` is the ASGI application."""
+
+    def __init__(self, router_url: str, key: str) -> None:
+        self.router_url = router_url.rstrip("/")
+        self.key = key
+        self.served = Served()
+        self._http: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
+        self.app = Starlette(
+            routes=[
+                Route("/health", self.health, methods=["GET"]),
+                Route("/v1/models", self.list_models, methods=["GET"]),
+                Route("/v1/models/{model:path}", self.retrieve_model, methods=["GET"]),
+                Route("/workers", self.workers, methods=["GET"]),
+                *(Route(path, self.forward, methods=["POST"]) for path in ROUTED_POSTS),
+            ],
+            middleware=[Middleware(RequireApiKey, key=key, open_paths=GATEWAY_OPEN_PATHS)],
+            exception_handlers={HTTPException: self.http_error},
+            lifespan=self.lifespan,
+        )
+
+    # --- life -------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=ADMIN_TIMEOUT_S),
+                                           connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+        task = asyncio.create_task(self._refresh_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await self._http.close()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                logger.warning("could not read the router's workers: %s", exc)
+            await asyncio.sleep(REFRESH_S)
+
+    async def refresh(self) -> None:
+        """Read the router's worker list; fetch the model card of each healthy worker not known yet."""
+        async with self._lock:
+            workers = (await self._get_json(f"{self.router_url}/workers")).get("workers", [])
+            healthy = {w["url"]: w["model_id"] for w in workers if w.get("is_healthy")}
+            cards = {url: card for url, card in self.served.cards.items() if healthy.get(url) == card.get("id")}
+            for url, model in healthy.items():
+                if url not in cards and (card := await self._card(url, model)) is not None:
+                    cards[url] = card
+            self.served.cards = cards
+            self.served.models = set(healthy.values())
+            self.served.seen |= {w["model_id"] for w in workers}
+            self.served.workers = len(healthy)
+
+    async def _card(self, url: str, model: str) -> dict | None:
+        """The worker's own OpenAI model card for `model` (vLLM's carries `max_model_len`); None if it will not say."""
+        try:
+            listed = await self._get_json(f"{url.rstrip('/')}/v1/models", {"authorization": f"Bearer {self.key}"})
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("no model card from %s for %s: %s", url, model, exc)
+            return None
+        return next((card for card in listed.get("data", []) if card.get("id") == model), None)
+
+    async def _get_json(self, url: str, headers: dict[str, str] | None = None) -> dict:
+        async with self._session().get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_S)) as r:
+            r.raise_for_status()
+            return await r.json(content_type=None)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            raise RuntimeError("the gateway front runs inside its app's lifespan")
+        return self._http
+
+    # --- routes -----------------------------------------------------------------------------
+
+    async def health(self, _request: Request) -> Response:
+        try:
+            async with self._session().get(f"{self.router_url}/health",
+                                           timeout=aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_S)) as r:
+                return Response(await r.read(), status_code=r.status, media_type="text/plain")
+        except (aiohttp.ClientError, TimeoutError):
+            return Response("the router does not answer", status_code=503, media_type="text/plain")
+
+    async def list_models(self, _request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [self.served.card(m) for m in sorted(self.served.models)]})
+
+    async def retrieve_model(self, request: Request) -> Response:
+        model = request.path_params["model"]
+        if model in self.served.models or await self._served_after_refresh(model):
+            return JSONResponse(self.served.card(model))
+        return self._missing(model)
+
+    async def workers(self, _request: Request) -> Response:
+        return await self._proxy("GET", "/workers", b"", {})
+
+    async def forward(self, request: Request) -> Response:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return openai_error(413, f"The request body is over {MAX_BODY_BYTES} bytes.", code="request_too_large")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return openai_error(400, "The request body is not valid JSON.", code="invalid_json")
+        model = payload.get("model") if isinstance(payload, dict) else None
+        if not isinstance(model, str):
+            return openai_error(400, "The request body must be a JSON object with a `model` (a string).",
+                                code="invalid_request")
+        if model not in self.served.models and not await self._served_after_refresh(model):
+            return self._missing(model)
+        headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
+        return await self._proxy("POST", request.url.path, bytes(body), headers)
+
+    async def http_error(self, _request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return openai_error(status, f"{_request.method} {_request.url.path}: {getattr(exc, 'detail', exc)}",
+                            code="not_found" if status == 404 else None)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _served_after_refresh(self, model: str) -> bool:
+        try:
+            await self.refresh()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("could not read the router's workers: %s", exc)
+        return model in self.served.models
+
+    def _missing(self, model: str) -> Response:
+        if model in self.served.seen or not self.served.workers:
+            return openai_error(503, f"No replica of `{model}` can take the request now; retry shortly.",
+                                code="no_replica")
+        return openai_error(404, f"The model `{model}` does not exist. GET /v1/models lists the models served.",
+                            code="model_not_found")
+
+    async def _proxy(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        """Send to the router and stream its answer back; its plain-text errors become OpenAI errors."""
+        try:
+            upstream = await self._session().request(method, self.router_url + path, data=body, headers=headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("the router did not take %s %s: %s", method, path, exc)
+            return openai_error(503, "The gateway's router does not answer; retry shortly.", code="router_unavailable")
+        kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+        if upstream.status >= 400 and upstream.content_type != "application/json":
+            text = (await upstream.read()).decode(errors="replace").strip()
+            upstream.release()
+            code = {429: "rate_limit_exceeded", 503: "no_replica"}.get(upstream.status)
+            return openai_error(upstream.status, text or upstream.reason or "error", code=code)
+        if upstream.status in (429, 503):
+            kept.setdefault("retry-after", str(RETRY_AFTER_S))
+        return StreamingResponse(_relay(upstream), status_code=upstream.status, headers=kept)
+
+
+async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The router's body as it arrives; a client that goes away closes the upstream (the replica stops generating)."""
+    finished = False
+    try:
+        async for chunk in upstream.content.iter_any():
+            yield chunk
+        finished = True
+    finally:
+        upstream.release() if finished else upstream.close()
