@@ -1,71 +1,57 @@
 """AWS: a GPU pool is an EKS managed node group with its own node role and launch template.
 
 The node group joins an existing cluster (`pool.cluster`) in the cluster's own subnets.
-Its size bounds come from the spec; the desired size belongs to the orchestrator, which
-scales it between plans, so Terraform ignores changes to it. The launch template exists
-for what a node group alone cannot enforce: encrypted root volumes and IMDSv2 only (a
-pod must not read the node role's credentials through IMDSv1). The node role gets just
-the three managed policies a worker node needs: join the cluster, run the VPC CNI,
-pull images.
-
-Payloads are built by pure functions (tested without AWS); `AwsGpuPool` only wires them.
+What the pool is (`stacks.facts.AwsNodeGroup`: names, shape, launch template, node role,
+the desired size left to the orchestrator) is shared with the Pulumi program; this module
+spells it as Terraform payloads (pure functions, tested without AWS), and `AwsGpuPool`
+wires them.
 """
 
 from __future__ import annotations
-
-import json
 
 from cdktn import Token
 from constructs import Construct
 
 from stacks import bindings
+from stacks.facts import OWNED_BY_REBALANCE, AwsNodeGroup, aws_node_group
 from stacks.pools import PoolDeclaration
 
-AMI_TYPE = "AL2023_x86_64_NVIDIA"  # EKS-optimized Amazon Linux 2023 with the NVIDIA driver and toolkit
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
-ROOT_VOLUME_GB = 200  # the image, plus model weights cached on the node
-CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "reserved": "ON_DEMAND", "spot": "SPOT"}  # reserved: billing, not a market
+OWNED = OWNED_BY_REBALANCE["aws"]
+IGNORED = {"current": "scaling_config[0].desired_size"}  # the counts rebalance owns, as Terraform paths
 
 
-def node_role_policy() -> str:
-    """Trust policy: only EC2 instances (the pool's nodes) may assume the node role."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    })
-
-
-def launch_template_args(pool: PoolDeclaration) -> dict:
+def launch_template_args(group: AwsNodeGroup) -> dict:
     """Encrypted gp3 root volume, IMDSv2 required (hop limit 2 so pods on the node still reach it)."""
+    volume = group.root_volume
     return {
-        "name": f"gpufleet-{pool.environment}-{pool.name}",
-        "description": f"gpufleet GPU pool {pool.name} ({pool.environment})",
+        "name": group.template_name,
+        "description": group.template_description,
         "update_default_version": True,
         "block_device_mappings": [{
-            "device_name": "/dev/xvda",
-            "ebs": {"volume_size": ROOT_VOLUME_GB, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"},
+            "device_name": volume.device,
+            "ebs": {"volume_size": volume.size_gb, "volume_type": volume.type, "encrypted": str(volume.encrypted).lower(),
+                    "delete_on_termination": str(volume.delete_on_termination).lower()},
         }],
-        "metadata_options": {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 2},
-        "tag_specifications": [{"resource_type": kind, "tags": pool.tags} for kind in ("instance", "volume")],
-        "tags": pool.tags,
+        "metadata_options": {"http_endpoint": "enabled", "http_tokens": group.imds_tokens, "http_put_response_hop_limit": group.imds_hop_limit},
+        "tag_specifications": [{"resource_type": kind, "tags": group.pool.tags} for kind in group.tagged_kinds],
+        "tags": group.pool.tags,
     }
 
 
-def node_group_args(pool: PoolDeclaration) -> dict:
+def node_group_args(group: AwsNodeGroup) -> dict:
     """The node group, less what comes from other resources (role, subnets, launch template)."""
-    spec = pool.pool
     return {
-        "cluster_name": pool.cluster,
-        "node_group_name": pool.name,
-        "ami_type": AMI_TYPE,
-        "capacity_type": CAPACITY_TYPES[spec.capacity],
-        "instance_types": [spec.instance_type],
-        "scaling_config": {"min_size": spec.min_nodes, "max_size": spec.max_nodes, "desired_size": spec.min_nodes},
-        "update_config": {"max_unavailable": 1},
-        "labels": pool.labels,
-        "taint": [{"key": t.key, "value": t.value, "effect": t.upper_effect} for t in pool.taints],
-        "tags": pool.tags,
-        "lifecycle": {"ignore_changes": ["scaling_config[0].desired_size"]},
+        "cluster_name": group.cluster,
+        "node_group_name": group.name,
+        "ami_type": group.ami_type,
+        "capacity_type": group.capacity_type,
+        "instance_types": list(group.instance_types),
+        "scaling_config": {"min_size": group.sizing.min_nodes, "max_size": group.sizing.max_nodes, "desired_size": group.sizing.initial},
+        "update_config": {"max_unavailable": group.max_unavailable},
+        "labels": group.pool.labels,
+        "taint": [{"key": t.key, "value": t.value, "effect": t.upper_effect} for t in group.pool.taints],
+        "tags": group.pool.tags,
+        "lifecycle": {"ignore_changes": [IGNORED[count] for count in OWNED]},
     }
 
 
@@ -93,21 +79,20 @@ class AwsGpuPool(Construct):
             LaunchTemplate, LaunchTemplateBlockDeviceMappings, LaunchTemplateTagSpecifications,
         )
 
-        cluster = DataAwsEksCluster(self, "cluster", name=pool.cluster, provider=provider)
-        role = IamRole(self, "node-role", name_prefix="gpufleet-node-", assume_role_policy=node_role_policy(),
-                       description=f"Nodes of gpufleet GPU pool {pool.name} ({pool.environment})",
-                       tags=pool.tags, provider=provider)
+        group = aws_node_group(pool)
+        cluster = DataAwsEksCluster(self, "cluster", name=group.cluster, provider=provider)
+        role = IamRole(self, "node-role", name_prefix=group.role_name_prefix, assume_role_policy=group.role_trust_policy,
+                       description=group.role_description, tags=pool.tags, provider=provider)
         attachments = [
-            IamRolePolicyAttachment(self, f"policy-{name}", role=role.name,
-                                    policy_arn=f"arn:aws:iam::aws:policy/{name}", provider=provider)
-            for name in NODE_POLICIES
+            IamRolePolicyAttachment(self, f"policy-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn, provider=provider)
+            for arn in group.role_policy_arns
         ]
         # jsii converts nested dicts to structs, but not the items of a list: those need their struct class
-        template_args = launch_template_args(pool)
+        template_args = launch_template_args(group)
         template_args["block_device_mappings"] = [LaunchTemplateBlockDeviceMappings(**m) for m in template_args["block_device_mappings"]]
         template_args["tag_specifications"] = [LaunchTemplateTagSpecifications(**t) for t in template_args["tag_specifications"]]
         template = LaunchTemplate(self, "launch-template", **template_args, provider=provider)
-        group_args = node_group_args(pool)
+        group_args = node_group_args(group)
         group_args["taint"] = [EksNodeGroupTaint(**t) for t in group_args["taint"]]
         self.node_group = EksNodeGroup(
             self, "node-group", **group_args,

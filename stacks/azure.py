@@ -1,70 +1,41 @@
 """Azure: a GPU pool is an AKS user node pool of a GPU VM size, with AKS installing the driver.
 
-The pool joins an existing cluster (`pool.cluster`, looked up in its resource group).
-Spot pools are Spot priority with eviction by deletion (a deallocated GPU VM still
-counts against quota) and a maximum price of -1, that is up to the on-demand price: a
-lower cap only trades evictions for nothing the planner can see. AKS labels and taints
-Spot nodes `kubernetes.azure.com/scalesetpriority=spot` itself; they are declared too,
-as the azurerm provider requires, or every plan would show a diff. The node count is
-left to the orchestrator. Nodes encrypt at host, so temporary disks and caches (where
-model weights land) are encrypted like the OS disk.
-
-AKS node pool names are at most 12 lower-case letters and digits, so the pool's name is
-squeezed to fit (and stays stable and unique through a hash when it must be cut).
+What the pool is (`stacks.facts.AzureNodePool`: its ≤ 12-character AKS name, VM size,
+Spot settings with the label and taint AKS adds, encryption at host, the node count left
+to the orchestrator) is shared with the Pulumi program; this module spells it as the
+Terraform payload, and `AzureGpuPool` wires it to the cluster, looked up in its resource group.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from constructs import Construct
 
 from stacks import bindings
-from stacks.pools import PoolDeclaration, Taint
+from stacks.facts import OWNED_BY_REBALANCE, AzureNodePool, azure_node_pool
+from stacks.pools import PoolDeclaration
 
-SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
-SPOT_MAX_PRICE = -1  # pay up to the on-demand price; never evicted for price
-POOL_NAME_LIMIT = 12
-
-
-def aks_pool_name(name: str) -> str:
-    """A valid AKS node pool name: 1-12 lower-case letters and digits, starting with a letter."""
-    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
-    head = cleaned if cleaned[:1].isalpha() else f"p{cleaned}"
-    if len(head) <= POOL_NAME_LIMIT:
-        return head
-    return head[:POOL_NAME_LIMIT - 4] + hashlib.sha256(name.encode()).hexdigest()[:4]
+IGNORED = {"current": "node_count"}  # the counts rebalance owns, as Terraform paths
 
 
-def resource_group(cluster: str) -> str:
-    """The resource group holding an AKS cluster (Azure's `rg-<name>` convention, until the spec says)."""
-    return f"rg-{cluster}"
-
-
-def node_pool_args(pool: PoolDeclaration) -> dict:
+def node_pool_args(pool: AzureNodePool) -> dict:
     """The node pool, less the cluster id and the provider."""
-    spec = pool.pool
-    spot = spec.capacity == "spot"
-    labels = {**pool.labels, **(dict([SPOT_LABEL]) if spot else {})}
-    taints = (*pool.taints, Taint(*SPOT_LABEL, "NoSchedule")) if spot else pool.taints
     return {
-        "name": aks_pool_name(pool.name),
-        "vm_size": spec.instance_type,
-        "mode": "User",
-        "gpu_driver": "Install",
-        "host_encryption_enabled": True,  # temp disks and caches encrypted too (subscription feature EncryptionAtHost)
+        "name": pool.name,
+        "vm_size": pool.vm_size,
+        "mode": pool.mode,
+        "gpu_driver": pool.gpu_driver,
+        "host_encryption_enabled": pool.host_encryption,  # temp disks and caches encrypted too (subscription feature EncryptionAtHost)
         "auto_scaling_enabled": True,
-        "min_count": spec.min_nodes,
-        "max_count": spec.max_nodes,
-        "node_count": spec.min_nodes,
-        "priority": "Spot" if spot else "Regular",
-        **({"eviction_policy": "Delete", "spot_max_price": SPOT_MAX_PRICE} if spot else {}),
-        **({"zones": [spec.zone]} if spec.zone else {}),
-        "node_labels": labels,
-        "node_taints": [str(t) for t in taints],
+        "min_count": pool.sizing.min_nodes,
+        "max_count": pool.sizing.max_nodes,
+        "node_count": pool.sizing.initial,
+        "priority": pool.priority,
+        **({"eviction_policy": pool.eviction_policy, "spot_max_price": pool.spot_max_price} if pool.spot else {}),
+        **({"zones": list(pool.zones)} if pool.zones else {}),
+        "node_labels": pool.labels,
+        "node_taints": [str(t) for t in pool.taints],
         "tags": pool.tags,
-        "lifecycle": {"ignore_changes": ["node_count"]},
+        "lifecycle": {"ignore_changes": [IGNORED[count] for count in OWNED_BY_REBALANCE["azure"]]},
     }
 
 
@@ -86,11 +57,12 @@ class AzureGpuPool(Construct):
         from cdktn_provider_azurerm.data_azurerm_kubernetes_cluster import DataAzurermKubernetesCluster
         from cdktn_provider_azurerm.kubernetes_cluster_node_pool import KubernetesClusterNodePool
 
-        cluster = DataAzurermKubernetesCluster(self, "cluster", name=pool.cluster,
-                                               resource_group_name=resource_group(pool.cluster), provider=provider)
-        self.node_pool = KubernetesClusterNodePool(self, "node-pool", **node_pool_args(pool),
+        facts = azure_node_pool(pool)
+        cluster = DataAzurermKubernetesCluster(self, "cluster", name=facts.cluster,
+                                               resource_group_name=facts.resource_group, provider=provider)
+        self.node_pool = KubernetesClusterNodePool(self, "node-pool", **node_pool_args(facts),
                                                    kubernetes_cluster_id=cluster.id, provider=provider)
         self.identifiers = {
-            "provider": "azure", "region": pool.pool.region, "cluster": pool.cluster,
-            "resource_group": resource_group(pool.cluster), "node_pool": aks_pool_name(pool.name), "id": self.node_pool.id,
+            "provider": "azure", "region": pool.pool.region, "cluster": facts.cluster,
+            "resource_group": facts.resource_group, "node_pool": facts.name, "id": self.node_pool.id,
         }

@@ -7,7 +7,8 @@ import json
 import pytest
 from cdktn import Testing as CdktnTesting  # aliased: pytest would try to collect a class named Test*
 
-from stacks.aws import AMI_TYPE, NODE_POLICIES, launch_template_args, node_group_args, node_role_policy
+from stacks.aws import launch_template_args, node_group_args
+from stacks.facts import AMI_TYPE, NODE_POLICIES, aws_node_group, node_role_policy
 from tests.stacks.tfjson import by_name, resources
 
 
@@ -21,15 +22,15 @@ def _aws_pools(synthesized) -> list[str]:
 
 
 def test_node_group_sizes_come_from_the_spec_and_desired_size_is_the_orchestrators(pools):
-    spot = node_group_args(pools["aws-use1-l4-spot"])
+    spot = node_group_args(aws_node_group(pools["aws-use1-l4-spot"]))
     assert spot["capacity_type"] == "SPOT" and spot["ami_type"] == AMI_TYPE == "AL2023_x86_64_NVIDIA"
     assert spot["scaling_config"] == {"min_size": 0, "max_size": 8, "desired_size": 0}
     assert spot["lifecycle"] == {"ignore_changes": ["scaling_config[0].desired_size"]}
-    assert node_group_args(pools["aws-use1-h100"])["capacity_type"] == "ON_DEMAND"
+    assert node_group_args(aws_node_group(pools["aws-use1-h100"]))["capacity_type"] == "ON_DEMAND"
 
 
 def test_launch_template_encrypts_volumes_and_requires_imdsv2(pools):
-    template = launch_template_args(pools["aws-use1-h100"])
+    template = launch_template_args(aws_node_group(pools["aws-use1-h100"]))
     assert all(m["ebs"]["encrypted"] == "true" for m in template["block_device_mappings"])
     assert template["metadata_options"]["http_tokens"] == "required"
     assert {t["resource_type"] for t in template["tag_specifications"]} == {"instance", "volume"}

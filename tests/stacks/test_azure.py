@@ -7,7 +7,8 @@ import re
 import pytest
 from cdktn import Testing as CdktnTesting  # aliased: pytest would try to collect a class named Test*
 
-from stacks.azure import aks_pool_name, node_pool_args
+from stacks.azure import node_pool_args
+from stacks.facts import aks_pool_name, azure_node_pool
 
 
 @pytest.mark.parametrize(("name", "expected"), [("az-eastus-a100", "azeastusa100"), ("gpu1", "gpu1"), ("1gpu", "p1gpu")])
@@ -23,7 +24,7 @@ def test_long_names_are_cut_stably_and_stay_valid(name):
 
 
 def test_spot_pool_has_priority_eviction_max_price_and_azures_own_label_and_taint(synthesized):
-    args = node_pool_args(synthesized.pools["az-weu-h100-spot"])
+    args = node_pool_args(azure_node_pool(synthesized.pools["az-weu-h100-spot"]))
     assert (args["priority"], args["eviction_policy"], args["spot_max_price"]) == ("Spot", "Delete", -1)
     assert args["node_labels"]["kubernetes.azure.com/scalesetpriority"] == "spot"
     assert "kubernetes.azure.com/scalesetpriority=spot:NoSchedule" in args["node_taints"]
@@ -31,7 +32,7 @@ def test_spot_pool_has_priority_eviction_max_price_and_azures_own_label_and_tain
 
 
 def test_regular_pool_has_no_spot_settings(synthesized):
-    args = node_pool_args(synthesized.pools["az-eastus-a100"])
+    args = node_pool_args(azure_node_pool(synthesized.pools["az-eastus-a100"]))
     assert args["priority"] == "Regular" and "eviction_policy" not in args and "spot_max_price" not in args
     assert args["node_taints"] == ["nvidia.com/gpu=present:NoSchedule"]
 

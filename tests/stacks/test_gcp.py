@@ -8,7 +8,8 @@ import pytest
 from cdktn import Testing as CdktnTesting  # aliased: pytest would try to collect a class named Test*
 
 from orchestrator.errors import InputError
-from stacks.gcp import accelerator_type, gcp_labels, node_pool_args
+from stacks.facts import accelerator_type, gcp_labels, gcp_node_pool
+from stacks.gcp import node_pool_args
 from stacks.pools import Taint
 
 
@@ -25,7 +26,7 @@ def test_labels_are_made_valid_gcp_labels():
 
 
 def test_spot_pool_with_driver_autoscaling_bounds_and_hardening(synthesized):
-    args = node_pool_args(synthesized.pools["gcp-euw4-l4-spot"])
+    args = node_pool_args(gcp_node_pool(synthesized.pools["gcp-euw4-l4-spot"]))
     config = args["node_config"]
     assert config["spot"] is True and args["autoscaling"]["location_policy"] == "ANY"
     assert (args["autoscaling"]["total_min_node_count"], args["autoscaling"]["total_max_node_count"]) == (0, 8)
@@ -38,9 +39,9 @@ def test_spot_pool_with_driver_autoscaling_bounds_and_hardening(synthesized):
 
 def test_gke_adds_the_gpu_taint_itself_so_only_the_pools_own_taints_are_declared(synthesized):
     pool = synthesized.pools["gcp-usc1-h100"]
-    assert node_pool_args(pool)["node_config"]["taint"] == []
+    assert node_pool_args(gcp_node_pool(pool))["node_config"]["taint"] == []
     tainted = replace(pool, taints=(*pool.taints, Taint("team", "a", "NoExecute")))
-    assert node_pool_args(tainted)["node_config"]["taint"] == [{"key": "team", "value": "a", "effect": "NO_EXECUTE"}]
+    assert node_pool_args(gcp_node_pool(tainted))["node_config"]["taint"] == [{"key": "team", "value": "a", "effect": "NO_EXECUTE"}]
 
 
 def test_stack_declares_the_pools_with_their_accelerators(synthesized):

@@ -6,7 +6,7 @@ import json
 
 from cdktn import Testing as CdktnTesting  # aliased: pytest would try to collect a class named Test*
 
-from stacks.onprem import DEVICE_PLUGIN, device_plugin_values, quota_hard
+from stacks.facts import DEVICE_PLUGIN, device_plugin_values, quota_hard
 from tests.stacks.tfjson import resources
 
 

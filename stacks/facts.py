@@ -1,0 +1,326 @@
+"""What one pool *is* on its provider, whichever engine declares it: the facts both back ends render.
+
+`stacks.pools` resolves what all providers share (tags, node labels, taints); this module
+adds each provider's own: the cloud-side names, the node shape (machine, accelerators,
+root volume), the hardening (encryption, IMDSv2, private nodes), and which node counts
+belong to `rebalance`. The CDK Terrain constructs (`stacks/aws.py`, ...) and the Pulumi
+programs (`stacks/pulumi/`) only spell these facts in their engine's vocabulary, so the
+two cannot drift: a new label, a renamed node group or another volume size changes here,
+once. `tests/stacks/pulumi/test_parity.py` compares the two renderings field by field.
+
+Node counts: the spec sets the bounds; the current count (and GKE's initial count, which
+would recreate the pool when changed) belongs to `rebalance`, which scales between them.
+`OWNED_BY_REBALANCE` names those counts; each renderer maps them to its engine's field and
+tells the engine to ignore changes to it (`lifecycle.ignore_changes`, `ignoreChanges`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from orchestrator.errors import InputError
+from stacks.pools import LABEL_PREFIX, PoolDeclaration, Taint, bounded_name, gpu_resource, gpu_taint
+
+OWNED_BY_REBALANCE = {"aws": ("current",), "gcp": ("initial", "current"), "azure": ("current",)}
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Node-count bounds from the spec; pools start at `initial` and rebalance owns the count after."""
+
+    min_nodes: int
+    max_nodes: int
+
+    @property
+    def initial(self) -> int:
+        return self.min_nodes
+
+
+# --- AWS: an EKS managed node group, its launch template and its node role ------------------
+
+AMI_TYPE = "AL2023_x86_64_NVIDIA"  # EKS-optimized Amazon Linux 2023 with the NVIDIA driver and toolkit
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
+ROOT_VOLUME_GB = 200  # the image, plus model weights cached on the node
+CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "reserved": "ON_DEMAND", "spot": "SPOT"}  # reserved: billing, not a market
+
+
+@dataclass(frozen=True)
+class RootVolume:
+    device: str
+    size_gb: int
+    type: str
+    encrypted: bool
+    delete_on_termination: bool
+
+
+@dataclass(frozen=True)
+class AwsNodeGroup:
+    """An EKS node group; the launch template exists for what a node group cannot enforce alone
+    (encrypted root volume, IMDSv2 only: a pod must not read the node role's credentials)."""
+
+    pool: PoolDeclaration
+    name: str
+    cluster: str
+    region: str
+    ami_type: str
+    capacity_type: str
+    instance_types: tuple[str, ...]
+    sizing: Sizing
+    max_unavailable: int
+    template_name: str
+    template_description: str
+    root_volume: RootVolume
+    imds_tokens: str  # "required": IMDSv2 only
+    imds_hop_limit: int  # 2: pods on the node still reach it
+    tagged_kinds: tuple[str, ...]  # what the template's tag specifications tag
+    role_name_prefix: str
+    role_description: str
+    role_trust_policy: str  # JSON: only EC2 (the pool's nodes) may assume the node role
+    role_policy_arns: tuple[str, ...]  # just what a worker node needs: join, VPC CNI, pull images
+
+
+def node_role_policy() -> str:
+    """Trust policy: only EC2 instances (the pool's nodes) may assume the node role."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    })
+
+
+def aws_node_group(pool: PoolDeclaration) -> AwsNodeGroup:
+    spec = pool.pool
+    return AwsNodeGroup(
+        pool=pool, name=pool.name, cluster=pool.cluster, region=spec.region, ami_type=AMI_TYPE,
+        capacity_type=CAPACITY_TYPES[spec.capacity], instance_types=(spec.instance_type or "",),
+        sizing=Sizing(spec.min_nodes, spec.max_nodes), max_unavailable=1,
+        template_name=f"gpufleet-{pool.environment}-{pool.name}",
+        template_description=f"gpufleet GPU pool {pool.name} ({pool.environment})",
+        root_volume=RootVolume("/dev/xvda", ROOT_VOLUME_GB, "gp3", encrypted=True, delete_on_termination=True),
+        imds_tokens="required", imds_hop_limit=2, tagged_kinds=("instance", "volume"),
+        role_name_prefix="gpufleet-node-", role_description=f"Nodes of gpufleet GPU pool {pool.name} ({pool.environment})",
+        role_trust_policy=node_role_policy(), role_policy_arns=tuple(f"arn:aws:iam::aws:policy/{p}" for p in NODE_POLICIES),
+    )
+
+
+# --- GCP: a GKE node pool with guest accelerators and a GKE-installed driver ----------------
+
+ACCELERATORS = {  # canonical GPU -> GKE accelerator type
+    "T4": "nvidia-tesla-t4", "L4": "nvidia-l4", "V100": "nvidia-tesla-v100",
+    "A100": "nvidia-tesla-a100", "A100-80GB": "nvidia-a100-80gb", "H100": "nvidia-h100-80gb",
+    "H200": "nvidia-h200-141gb", "B200": "nvidia-b200",
+}
+MEGA_ACCELERATOR = "nvidia-h100-mega-80gb"  # a3-megagpu: the same H100 with more network
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # access is IAM's job, not scopes'
+
+
+@dataclass(frozen=True)
+class GcpNodePool:
+    """A GKE node pool in a regional cluster, pinned to `zone` when the spec names one. Autoscaling
+    bounds are totals over its zones, so they mean what min_nodes/max_nodes mean. Nodes are
+    shielded, private (no public IPs) and expose only the GKE metadata server (Workload
+    Identity, never the node's service account). GKE taints GPU nodes itself, so gpufleet's
+    GPU taint is not among `taints`."""
+
+    pool: PoolDeclaration
+    name: str
+    cluster: str
+    location: str
+    node_locations: tuple[str, ...]
+    sizing: Sizing
+    location_policy: str  # spot: ANY (take capacity wherever it is); else BALANCED
+    auto_repair: bool
+    auto_upgrade: bool
+    private_nodes: bool
+    machine_type: str
+    spot: bool
+    accelerator_type: str
+    accelerator_count: int
+    driver_version: str
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+    resource_labels: dict[str, str]
+    secure_boot: bool
+    integrity_monitoring: bool
+    workload_metadata_mode: str
+    metadata: dict[str, str]
+    oauth_scopes: tuple[str, ...]
+
+
+def accelerator_type(instance_type: str, gpu: str) -> str:
+    """The GKE accelerator type of a machine type's GPU."""
+    if instance_type.startswith("a3-megagpu"):
+        return MEGA_ACCELERATOR
+    if gpu not in ACCELERATORS:
+        raise InputError(f"no GKE accelerator type known for GPU {gpu} ({instance_type}); known: {', '.join(ACCELERATORS)}. To fix: add it to stacks/facts.py ACCELERATORS")
+    return ACCELERATORS[gpu]
+
+
+def gcp_labels(tags: dict[str, str]) -> dict[str, str]:
+    """Tags as GCP resource labels: lower-case letters, digits, '_' and '-', at most 63 characters."""
+    def clean(text: str) -> str:
+        return re.sub(r"[^a-z0-9_-]", "_", text.lower())[:63]
+
+    return {clean(k): clean(v) for k, v in tags.items()}
+
+
+def gcp_node_pool(pool: PoolDeclaration) -> GcpNodePool:
+    spec = pool.pool
+    spot = spec.capacity == "spot"
+    return GcpNodePool(
+        pool=pool, name=pool.name, cluster=pool.cluster, location=spec.region,
+        node_locations=(spec.zone,) if spec.zone else (), sizing=Sizing(spec.min_nodes, spec.max_nodes),
+        location_policy="ANY" if spot else "BALANCED", auto_repair=True, auto_upgrade=True, private_nodes=True,
+        machine_type=spec.instance_type or "", spot=spot,
+        accelerator_type=accelerator_type(spec.instance_type or "", pool.gpu), accelerator_count=pool.gpus_per_node,
+        driver_version="LATEST", labels=pool.labels, taints=tuple(t for t in pool.taints if t != gpu_taint(pool.gpu)),
+        resource_labels=gcp_labels(pool.tags), secure_boot=True, integrity_monitoring=True,
+        workload_metadata_mode="GKE_METADATA", metadata={"disable-legacy-endpoints": "true"},
+        oauth_scopes=(CLOUD_PLATFORM_SCOPE,),
+    )
+
+
+# --- Azure: an AKS user node pool of a GPU VM size, AKS installing the driver ---------------
+
+SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
+SPOT_MAX_PRICE = -1  # pay up to the on-demand price; never evicted for price
+POOL_NAME_LIMIT = 12
+
+
+@dataclass(frozen=True)
+class AzureNodePool:
+    """An AKS node pool. Spot: eviction by deletion (a deallocated GPU VM still counts against
+    quota), max price -1, and the spot label and taint AKS adds itself, declared or every plan
+    shows a diff. Encryption at host: temp disks and caches (where weights land) are encrypted."""
+
+    pool: PoolDeclaration
+    name: str  # at most 12 lower-case alphanumerics
+    cluster: str
+    resource_group: str
+    vm_size: str
+    mode: str
+    gpu_driver: str
+    host_encryption: bool
+    sizing: Sizing
+    spot: bool
+    eviction_policy: str | None
+    spot_max_price: float | None
+    zones: tuple[str, ...]
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+    tags: dict[str, str]
+
+    @property
+    def priority(self) -> str:
+        return "Spot" if self.spot else "Regular"
+
+
+def aks_pool_name(name: str) -> str:
+    """A valid AKS node pool name: 1-12 lower-case letters and digits, starting with a letter."""
+    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
+    head = cleaned if cleaned[:1].isalpha() else f"p{cleaned}"
+    if len(head) <= POOL_NAME_LIMIT:
+        return head
+    return head[:POOL_NAME_LIMIT - 4] + hashlib.sha256(name.encode()).hexdigest()[:4]
+
+
+def resource_group(cluster: str) -> str:
+    """The resource group holding an AKS cluster (Azure's `rg-<name>` convention, until the spec says)."""
+    return f"rg-{cluster}"
+
+
+def azure_node_pool(pool: PoolDeclaration) -> AzureNodePool:
+    spec = pool.pool
+    spot = spec.capacity == "spot"
+    return AzureNodePool(
+        pool=pool, name=aks_pool_name(pool.name), cluster=pool.cluster, resource_group=resource_group(pool.cluster),
+        vm_size=spec.instance_type or "", mode="User", gpu_driver="Install", host_encryption=True,
+        sizing=Sizing(spec.min_nodes, spec.max_nodes), spot=spot,
+        eviction_policy="Delete" if spot else None, spot_max_price=SPOT_MAX_PRICE if spot else None,
+        zones=(spec.zone,) if spec.zone else (),
+        labels={**pool.labels, **(dict([SPOT_LABEL]) if spot else {})},
+        taints=(*pool.taints, Taint(*SPOT_LABEL, "NoSchedule")) if spot else pool.taints,
+        tags=pool.tags,
+    )
+
+
+# --- On-prem: the objects that make a site's nodes a gpufleet pool --------------------------
+
+DEVICE_PLUGIN = {
+    "repository": "https://nvidia.github.io/k8s-device-plugin",
+    "chart": "nvidia-device-plugin",
+    "version": "0.17.1",
+}
+PRIORITIES = {  # name suffix -> (value, preemption policy, what for)
+    "serving": (100_000, "PreemptLowerPriority", "gpufleet replicas carrying traffic"),
+    "standby": (10_000, "Never", "gpufleet replicas warming up during a rebalance; never preempts"),
+}
+
+
+@dataclass(frozen=True)
+class PriorityClass:
+    kind: str  # serving | standby
+    name: str
+    value: int
+    preemption_policy: str
+    description: str
+
+
+@dataclass(frozen=True)
+class OnpremPool:
+    """A namespace for the pool's replicas, a quota capping their GPUs at the pool's size
+    (max_nodes x gpus_per_node: the site's node-group max), priority classes (cluster-wide,
+    so named after the pool) and the NVIDIA device plugin on the pool's nodes only."""
+
+    pool: PoolDeclaration
+    cluster: str
+    namespace: str
+    object_labels: dict[str, str]
+    quota_name: str
+    quota_hard: dict[str, str]
+    priority_classes: tuple[PriorityClass, ...]
+    device_plugin_name: str
+    device_plugin_values: str  # Helm values, JSON (which is YAML)
+
+    @property
+    def node_selector(self) -> str:
+        return f"{LABEL_PREFIX}/pool={self.pool.name}"
+
+    @property
+    def serving_class(self) -> str:
+        return next(p.name for p in self.priority_classes if p.kind == "serving")
+
+
+def namespace(pool: PoolDeclaration) -> str:
+    return bounded_name(f"gpufleet-{pool.name}", 63)
+
+
+def priority_class(pool: PoolDeclaration, kind: str) -> str:
+    return bounded_name(f"gpufleet-{pool.name}-{kind}", 253)
+
+
+def quota_hard(pool: PoolDeclaration) -> dict[str, str]:
+    """The most GPUs the pool's pods may request: all GPUs of all its nodes."""
+    return {f"requests.{gpu_resource(pool.gpu)}": str(pool.pool.max_nodes * pool.gpus_per_node)}
+
+
+def device_plugin_values(pool: PoolDeclaration) -> str:
+    """Helm values (JSON is YAML): run on the pool's nodes, tolerating their taints."""
+    return json.dumps({
+        "nodeSelector": {f"{LABEL_PREFIX}/pool": pool.name},
+        "tolerations": [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect} for t in pool.taints],
+        "priorityClassName": "system-node-critical",
+    }, sort_keys=True)
+
+
+def onprem_pool(pool: PoolDeclaration) -> OnpremPool:
+    return OnpremPool(
+        pool=pool, cluster=pool.cluster, namespace=namespace(pool),
+        object_labels={f"{LABEL_PREFIX}/environment": pool.environment, f"{LABEL_PREFIX}/pool": pool.name},
+        quota_name="gpu", quota_hard=quota_hard(pool),
+        priority_classes=tuple(PriorityClass(kind, priority_class(pool, kind), value, preemption, description)
+                               for kind, (value, preemption, description) in PRIORITIES.items()),
+        device_plugin_name="nvidia-device-plugin", device_plugin_values=device_plugin_values(pool),
+    )
