@@ -23,10 +23,10 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class Document(BaseModel):
-    """A document gpufleet writes for programs: no field beyond the schema's, and each field always written
-    (so its schema lists every field as required, defaults included)."""
+    """A document gpufleet writes for programs: no field beyond the schema's, each field always written (so
+    its schema lists every field as required, defaults included), and no NaN or Infinity (JSON has neither)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, json_schema_serialization_defaults_required=True)
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,13 @@ def test_every_command_that_reports_takes_format_json() -> None:
     without = [" ".join(path) for path, callback in found.items() if path not in NO_JSON
                and FormatOption not in typing.get_type_hints(callback, include_extras=True).values()]
     assert not without, f"commands without --format json (add it, or list them in NO_JSON with why): {without}"
+
+
+def test_a_written_contract_cannot_hold_nan_or_infinity() -> None:
+    from pydantic import ValidationError
+
+    from orchestrator.rebalance.report import CostChange
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="finite number"):
+            CostChange(before=bad, after=1.0)
