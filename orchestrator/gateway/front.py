@@ -14,8 +14,9 @@ and nothing more:
   streamed both ways, once the body's `model` is known to be served: an unknown model is
   404 `model_not_found`; one the router served before, or any model while it has no healthy
   worker at all, is 503 with `Retry-After` (a replica is starting or restarting);
-- the router's plain-text errors (429 queue full, 503 no worker) become OpenAI errors with
-  `Retry-After`; JSON errors (vLLM's, already OpenAI-shaped) pass unchanged;
+- every error is OpenAI-shaped: vLLM's pass unchanged; the router's plain text (429 queue
+  full, 503 no worker) and FastAPI's `{"detail": ...}` are rewritten; 429 and 503 carry
+  `Retry-After`;
 - `GET /workers` (the router's worker list) is forwarded read-only; adding and removing
   workers is only possible on the router's own port, which listens on 127.0.0.1.
 
@@ -208,21 +209,37 @@ class GatewayFront:
                             code="model_not_found")
 
     async def _proxy(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
-        """Send to the router and stream its answer back; its plain-text errors become OpenAI errors."""
+        """Send to the router and stream its answer back; an error answer is read whole and made OpenAI-shaped."""
         try:
             upstream = await self._session().request(method, self.router_url + path, data=body, headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("the router did not take %s %s: %s", method, path, exc)
             return openai_error(503, "The gateway's router does not answer; retry shortly.", code="router_unavailable")
+        if upstream.status >= 400:
+            try:
+                return _as_openai_error(upstream.status, await upstream.read(), upstream.reason)
+            finally:
+                upstream.release()
         kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-        if upstream.status >= 400 and upstream.content_type != "application/json":
-            text = (await upstream.read()).decode(errors="replace").strip()
-            upstream.release()
-            code = {429: "rate_limit_exceeded", 503: "no_replica"}.get(upstream.status)
-            return openai_error(upstream.status, text or upstream.reason or "error", code=code)
-        if upstream.status in (429, 503):
-            kept.setdefault("retry-after", str(RETRY_AFTER_S))
         return StreamingResponse(_relay(upstream), status_code=upstream.status, headers=kept)
+
+
+def _as_openai_error(status: int, raw: bytes, reason: str | None) -> Response:
+    """An error body as it came when OpenAI-shaped (vLLM's are), else its message in that shape: the router's
+    plain text ("No available workers"), FastAPI's `{"detail": ...}`, vLLM's flat `{"error": "Unauthorized"}`."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) and "message" in body["error"]:
+        headers = {"retry-after": str(RETRY_AFTER_S)} if status in (429, 503) else None
+        return Response(raw, status_code=status, media_type="application/json", headers=headers)
+    if isinstance(body, dict):
+        message = body.get("detail") or body.get("error") or body.get("message")
+    else:
+        message = raw.decode(errors="replace").strip()
+    code = {401: "invalid_api_key", 404: "not_found", 429: "rate_limit_exceeded", 503: "no_replica"}.get(status)
+    return openai_error(status, str(message or reason or "error"), code=code)
 
 
 async def _relay(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -191,3 +191,12 @@ def test_a_router_that_does_not_answer_is_503(router):
 
 def test_health_is_the_routers(router, http):
     assert http.get("/health").text == "ok"
+
+
+def test_errors_in_other_shapes_are_made_openai_shaped(router, http):
+    router.serve_worker("m")
+    router.failures.append(json_response({"detail": "Not Found"}, 404))  # FastAPI's, for a route the model lacks
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk(http).embeddings.create(model="m", input="x")
+    assert missing.value.body == {"message": "Not Found", "type": "invalid_request_error", "param": None,
+                                  "code": "not_found"}

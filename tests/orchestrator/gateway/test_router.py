@@ -11,6 +11,7 @@ import pytest
 from orchestrator.gateway import GatewayWorker, RouterClient, router_command
 from orchestrator.gateway.metrics import parse_metrics
 from orchestrator.providers.local.processes import free_port, kill_group, spawn
+from tests.fakes.http_fake import json_response
 from tests.fakes.openai_worker import FakeOpenAiWorker
 
 pytestmark = pytest.mark.slow
@@ -68,3 +69,31 @@ def test_the_router_exposes_prometheus_metrics(router):
         client.remove(url)
     text = httpx.get(metrics_url).text
     assert parse_metrics(text).get("vllm_router_requests", 0) >= 1
+
+
+def test_the_pinned_router_opens_a_workers_circuit_on_its_500s(router):
+    """vllm-router 0.1.17 retries a replica's 500 five times and counts each against the replica's circuit
+    breaker (its --cb-* and --disable-circuit-breaker flags do not reach workers added through the API),
+    so one failing request makes the model 503 for everyone. docs/replicas.md says so; if this fails,
+    the router changed: update the docs."""
+    client, _ = router
+    worker = FailingWorker("m", "a")
+    with worker.serve() as url:
+        client.add(GatewayWorker(url=url, model_id="m"))
+        try:
+            failed = httpx.post(f"{client.base_url}/v1/completions", json={"model": "m", "prompt": "fail"}, timeout=30)
+            tries = sum(1 for r in worker.requests if r.path == "/v1/completions")
+            after = httpx.post(f"{client.base_url}/v1/completions", json={"model": "m", "prompt": "ok"}, timeout=30)
+        finally:
+            client.remove(url)
+    assert (failed.status_code, tries) == (500, 5)
+    assert after.status_code == 503 and "circuits open" in after.text
+
+
+class FailingWorker(FakeOpenAiWorker):
+    """A fake worker whose completions of the prompt "fail" are 500s, as vLLM's internal errors are."""
+
+    def handle(self, request):
+        if request.path == "/v1/completions" and b'"fail"' in request.get_data():
+            return json_response({"error": {"message": "internal", "type": "InternalServerError", "code": 500}}, 500)
+        return super().handle(request)
