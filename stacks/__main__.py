@@ -2,6 +2,8 @@
 
 This is also the app `cdktf.json` names, so `npx cdktn synth` runs exactly this. Bad
 input prints the orchestrator's located messages and exits 2, never a jsii traceback.
+`--engine pulumi` runs the Pulumi programs of the same stacks under Pulumi's mocks instead
+(no CLI, no plugins) and writes what they declare into pulumi.out (`stacks.pulumi.render`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env", "-e", action="append", default=[], metavar="NAME",
                         help="environment (environments/NAME.yaml); repeatable; default: every environment")
     parser.add_argument("--spec", action="append", default=[], type=Path, metavar="PATH", help="a fleet spec file; repeatable")
-    parser.add_argument("--outdir", "-o", help="output directory (default: $CDKTF_OUTDIR as set by the CLI, else cdktf.out)")
+    parser.add_argument("--outdir", "-o", help="output directory (default: $CDKTF_OUTDIR as set by the CLI, else cdktf.out; "
+                                                  "pulumi.out with --engine pulumi)")
+    parser.add_argument("--engine", choices=("cdktn", "pulumi"), default="cdktn",
+                        help="cdktn: synthesize Terraform JSON (default); pulumi: run the Pulumi programs under mocks")
     return parser.parse_args(argv)
 
 
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
         files = _spec_files(args)
+        if args.engine == "pulumi":
+            return _render_pulumi(files, Path(args.outdir) if args.outdir else None)
         from stacks.app import build_app, load_environment, stack_name  # after argument errors: importing cdktn starts node
 
         environments = [load_environment(path) for path in files]
@@ -56,6 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     stacks = [stack_name(e.name, p) for e in environments for p in e.by_provider()]
     print(f"synthesized into {Path(app.outdir) / 'stacks'}: {', '.join(stacks) or 'no stacks'}")
+    return 0
+
+
+def _render_pulumi(files: list[Path], outdir: Path | None) -> int:
+    from stacks.environment import load_environment
+
+    environments = [load_environment(path) for path in files]
+    try:
+        from stacks.pulumi.render import DEFAULT_OUTDIR, render
+    except ModuleNotFoundError as exc:
+        raise InputError(f"the Pulumi SDK is not installed ({exc.name}). To fix: .venv/bin/pip install -c constraints.txt -e '.[pulumi]'") from None
+    outdir = outdir or DEFAULT_OUTDIR
+    counts = render(environments, outdir)
+    print(f"rendered under Pulumi mocks (nothing previewed or deployed) into {outdir / 'stacks'}: "
+          + (", ".join(f"{name} ({n} resources)" for name, n in counts.items()) or "no stacks"))
     return 0
 
 

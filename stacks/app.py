@@ -7,30 +7,27 @@ the identifiers `rebalance` needs to resize it (cluster, node pool, region, reso
 Local pools run on this machine; their stack declares nothing and only outputs them, so
 every environment is read the same way.
 
-Specs are loaded and resolved exactly as `orchestrator validate` does, so a bad spec
-fails here with the same located messages (a `SpecError`), before jsii is involved.
-Each provider's bindings load when its first stack is built, and only then.
+Specs are loaded by `stacks.environment` (shared with the Pulumi back end), so a bad spec
+fails with the orchestrator's located messages before jsii is involved. Each provider's
+bindings load when its first stack is built, and only then.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from cdktn import App, TerraformOutput, TerraformStack
 from constructs import Construct
 
-from orchestrator.catalog.price_catalog import PriceCatalog, load_price_catalog
-from orchestrator.errors import InputError, SpecError
-from orchestrator.inputs import load_inputs
-from orchestrator.settings import load_settings
-from orchestrator.spec.loader import line_map, locate
+from orchestrator.errors import InputError
 from stacks import bindings
 from stacks.backends import attach_backend, backend_for
-from stacks.pools import PoolDeclaration, declare_pools
+from stacks.environment import Environment, load_environment, stack_name
+from stacks.pools import PoolDeclaration
+
+__all__ = ["Environment", "FleetStack", "build_app", "load_environment", "stack_name"]
 
 # provider -> (module, construct class); imported when a stack of that provider is built
 CONSTRUCTS = {
@@ -39,33 +36,7 @@ CONSTRUCTS = {
     "azure": ("stacks.azure", "AzureGpuPool"),
     "onprem": ("stacks.onprem", "OnpremGpuPool"),
 }
-PROVIDER_ORDER = ("onprem", "aws", "gcp", "azure", "local")
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "cdktf.json"
-
-
-@dataclass(frozen=True)
-class Environment:
-    """One environment's pools, as the stacks declare them."""
-
-    name: str
-    pools: tuple[PoolDeclaration, ...]
-
-    def by_provider(self) -> dict[str, list[PoolDeclaration]]:
-        groups: dict[str, list[PoolDeclaration]] = defaultdict(list)
-        for pool in self.pools:
-            groups[pool.pool.provider].append(pool)
-        return {p: groups[p] for p in PROVIDER_ORDER if p in groups}
-
-
-def load_environment(path: Path, catalog: PriceCatalog | None = None) -> Environment:
-    """Load, validate and resolve one spec file; every problem is reported with its line."""
-    catalog = catalog or load_price_catalog(load_settings().catalog_dir)
-    spec, inputs = load_inputs(path, catalog)
-    try:
-        pools = declare_pools(spec, inputs, str(path))
-    except SpecError as exc:
-        raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None
-    return Environment(spec.environment or path.stem, tuple(pools))
 
 
 def local_identifiers(pool: PoolDeclaration) -> dict[str, str]:
@@ -92,10 +63,6 @@ class FleetStack(TerraformStack):
             identifiers = {pool.name: local_identifiers(pool) for pool in pools}
         TerraformOutput(self, "pools", value=identifiers,
                         description="Per pool: what rebalance needs to find and resize it (see docs/stacks.md)")
-
-
-def stack_name(environment: str, provider: str) -> str:
-    return f"{environment}-{provider}"
 
 
 def project_context() -> dict:
