@@ -187,9 +187,9 @@ class GatewayFront:
         headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
         return await self._proxy("POST", request.url.path, bytes(body), headers)
 
-    async def http_error(self, _request: Request, exc: Exception) -> Response:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return openai_error(status, f"{_request.method} {_request.url.path}: {getattr(exc, 'detail', exc)}",
+        return openai_error(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}",
                             code="not_found" if status == 404 else None)
 
     # --- helpers ----------------------------------------------------------------------------
