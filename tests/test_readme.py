@@ -21,6 +21,9 @@ from orchestrator.spec import load_spec
 from tests.conftest import ENVIRONMENTS, REPO
 
 
+IMAGE = "registry.example.com/gpufleet/vllm@sha256:" + "0" * 64
+
+
 @dataclass(frozen=True)
 class Command:
     line: str  # as written after `$ `, without its comment
@@ -105,6 +108,16 @@ def synthesizes_terraform_json(r: Result) -> None:
         assert "resource" in json.loads((r.cwd / "cdktf.out" / "stacks" / stack / "cdk.tf.json").read_text())
 
 
+def renders_workloads_per_cluster(r: Result) -> None:
+    """'replica workloads per cluster (kustomize)': one kustomization per cluster the stored plan runs replicas in."""
+    assert r.code == 0, r.err
+    placement = json.loads((r.cwd / "plan.json").read_text())  # the latest stored plan: plan --format json saved it
+    running = {row["pool"] for row in placement["replicas"] if row["count"]}
+    clusters = {p.cluster for p in load_spec(ENVIRONMENTS / "hybrid.yaml").pools if p.name in running}
+    assert {k.parent.name for k in (r.cwd / "gitops").glob("*/kustomization.yaml")} == clusters
+    assert f"for {len(clusters)} clusters under gitops" in r.err
+
+
 def previews_the_move(r: Result) -> None:
     """'the move, its steps and $/h' (and, being a dry run, nothing started: see status)."""
     assert r.code == 0, r.err
@@ -151,6 +164,7 @@ RUN: dict[str, Callable[[Result], None]] = {
     "orchestrator plan --env hybrid --format json > plan.json": writes_the_placement_contract,
     "orchestrator policy check --env hybrid": checks_stacks_and_plan,
     "python -m stacks --env hybrid": synthesizes_terraform_json,
+    "orchestrator manifests --env hybrid --out gitops/": renders_workloads_per_cluster,
     "orchestrator rebalance --env local --dry-run": previews_the_move,
     "orchestrator status --env local": shows_status,
     "orchestrator catalog show --gpu H100 --provider gcp --region europe-west4": shows_catalog_offers,
@@ -176,6 +190,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         (cwd / name).symlink_to(REPO / name)
     env = {key: value for key, value in os.environ.items() if not key.startswith("GPUFLEET_") and key != "COLUMNS"}
     env |= {"GPUFLEET_HOME": str(tmp_path_factory.mktemp("readme-home")),
+            "GPUFLEET_KUBERNETES_IMAGE": IMAGE,  # set as the README's Configuration says, to render manifests
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
     return cwd, env
 
