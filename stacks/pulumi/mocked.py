@@ -11,7 +11,8 @@ This is what `python -m stacks --engine pulumi` prints and what the tests compar
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -97,13 +98,17 @@ def _integral(value: Any) -> Any:
 
 
 def declared_resources(environment: Environment, provider: str) -> list[Declared]:
-    """Run the program of stack `<env>-<provider>` under mocks; what it declared, in order."""
+    """Run the program of stack `<env>-<provider>` under mocks; what it declared."""
+    return record(stack_name(environment.name, provider), lambda: declare_stack(environment, provider))
+
+
+def record(stack: str, program: Callable[[], None]) -> list[Declared]:
+    """Run `program` as Pulumi stack `stack` under mocks; what it declared, by type and name."""
     recorder = _Recorder()
 
     def run() -> None:
-        pulumi.runtime.set_mocks(recorder.stand_ins, project=PROJECT, stack=stack_name(environment.name, provider),
-                                 preview=False, monitor=recorder)
-        pulumi.runtime.test(lambda: declare_stack(environment, provider))()
+        pulumi.runtime.set_mocks(recorder.stand_ins, project=PROJECT, stack=stack, preview=False, monitor=recorder)
+        pulumi.runtime.test(program)()
 
     contextvars.Context().run(run)  # a fresh root stack per run: Pulumi keeps it in a context variable
     return sorted(recorder.declared, key=lambda d: (d.type, d.name))  # registrations arrive in any order

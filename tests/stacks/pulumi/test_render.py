@@ -28,3 +28,13 @@ def test_a_stack_name_says_environment_and_provider():
     assert split_stack_name("hybrid-eu-aws") == ("hybrid-eu", "aws")
     with pytest.raises(InputError, match="not <environment>-<provider>"):
         split_stack_name("hybrid-oracle")
+
+
+def test_the_program_pulumi_runs_reads_environment_and_provider_from_the_stack_name(tmp_path, monkeypatch):
+    from stacks.pulumi import program
+    from stacks.pulumi.mocked import record
+
+    monkeypatch.setenv("GPUFLEET_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # Pulumi starts it in stacks/pulumi; it reads environments/ from the repository
+    declared = record("hybrid-gcp", program.main)
+    assert [d.name for d in declared] == ["gcp-euw4-l4-spot_node-pool", "gcp-usc1-h100_node-pool", "google"]
