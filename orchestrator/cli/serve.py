@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli.common import (
@@ -155,12 +156,23 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
     _path, fleet, name = _open(env, spec)
     database = _state(fleet, name, settings)
     state = _observe(fleet, name, settings, database)
+    _show_strays(fleet, name, settings, database)
     collect_tokens(database[1], name)  # tokens served since the last look, for the ledger
     applied = last_applied(database[1], name)  # drift is measured from the last applied run
     if output is OutputFormat.json:
         print_json(fleet_status(fleet, name, state, applied).model_dump(mode="json"))
         return
     render_status(fleet, name, state, applied)
+
+
+def _show_strays(fleet: FleetSpec, name: str, settings: Settings, state: tuple[str, StateStore]) -> None:
+    """On stderr (both formats): local processes of the environment that no running supervisor owns."""
+    from orchestrator.providers.local import LocalProvider
+
+    for provider in {id(p): p for p in _providers(fleet, name, settings, state).values()}.values():
+        for stray in provider.stray_processes() if isinstance(provider, LocalProvider) else []:
+            errors.print(f"[red]stray[/] pid {stray.pid}: {escape(stray.command)} — no supervisor owns it; "
+                         f"`orchestrator down` stops it, `orchestrator up` replaces it", highlight=False)
 
 
 def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> None:

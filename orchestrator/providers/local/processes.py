@@ -49,14 +49,13 @@ def spawn(command: list[str], log_path: Path, env: Mapping[str, str]) -> subproc
 
 
 def alive(pid: int) -> bool:
-    """Whether a process with this pid exists (zombies of our own children are reaped by Popen.poll)."""
+    """Whether a process with this pid runs (a zombie, dead but not yet reaped by its parent, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def signal_group(pgid: int, signum: int) -> None:

@@ -4,16 +4,25 @@ The provider itself is stateless: it writes desired counts to the state database
 sure the environment's supervisor process runs (`supervisor.py` does the work and outlives
 any command), and reads back what is recorded, probing each replica and the gateway so that
 `observe` reports what answers now.
+
+A replica (or the gateway) counts as healthy only while it is a child of the running
+supervisor and answers: one left by a supervisor that was killed may still answer, but
+nothing would restart it, and it is a stray (`stray_processes`) until `down` or the next
+supervisor kills it. So a rebalance (or `up`) after the supervisor was killed plans to start
+the replicas again, and applying that starts a supervisor, which kills the strays first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import ClassVar
 
 import httpx
+import psutil
 from sqlalchemy import delete, select
 
 from orchestrator.errors import InputError, ProviderError
@@ -21,8 +30,8 @@ from orchestrator.providers.base import (
     Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Provider, ResizePool, ScaleDown,
     ScaleUp, Step, StepPending,
 )
-from orchestrator.providers.local.processes import alive, command_line, spawn
-from orchestrator.providers.local.supervisor import SITE, hold_lock, reap_stale, supervisor_command
+from orchestrator.providers.local.processes import FLEET_TAG, alive, command_line, spawn, tagged
+from orchestrator.providers.local.supervisor import SITE, fleet_tag, hold_lock, reap_stale, supervisor_command
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 from orchestrator.state import DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord
@@ -31,6 +40,14 @@ PROBE_TIMEOUT_S = 2.0
 CRASH_LOOP_RESTARTS = 3
 POLL_AFTER_S = 1.0
 SUPERVISOR_MARKER = "orchestrator.providers.local.supervisor"
+
+
+@dataclass(frozen=True)
+class StrayProcess:
+    """A process of the environment that no running supervisor owns."""
+
+    pid: int
+    command: str
 
 
 class LocalProvider(Provider):
@@ -54,7 +71,8 @@ class LocalProvider(Provider):
         if step.pool not in self.pools:
             raise InputError(f"pool '{step.pool}' is not a local pool of {self.environment}. "
                              f"To fix: use one of {', '.join(self.pools) or 'none'}")
-        if isinstance(step, ResizePool):  # this machine is the pool's one node; nothing to add or remove
+        if isinstance(step, ResizePool):  # this machine is the pool's one node while a supervisor runs
+            self._ensure_supervisor()
             return
         self._set_desired(step)
         self._ensure_supervisor()
@@ -97,7 +115,7 @@ class LocalProvider(Provider):
             return
         lock.close()
         log_path = self.settings.state_dir(self.environment) / "logs" / "supervisor.log"
-        env = dict(os.environ, GPUFLEET_HOME=str(self.settings.home))
+        env = dict(os.environ, GPUFLEET_HOME=str(self.settings.home), **{FLEET_TAG: self._tag})
         process = spawn(supervisor_command(self.environment, self.state_url), log_path, env)
         with self.store.session() as session:
             session.merge(SupervisorRecord(environment=self.environment, pid=process.pid, log_path=str(log_path)))
@@ -111,17 +129,19 @@ class LocalProvider(Provider):
             gateway = session.get(GatewayRecord, (self.environment, SITE))
             planned = {f"{d.model}@{d.pool}": d.count for d in session.scalars(
                 select(DesiredReplicas).where(DesiredReplicas.environment == self.environment))}
-        supervising = self._supervisor_pid() is not None
+        supervisor, owned = self._supervised()
+        supervising = supervisor is not None
         urls = [r.url for r in records] + ([gateway.url] if gateway and gateway.running else [])
         with httpx.Client(timeout=PROBE_TIMEOUT_S) as http, ThreadPoolExecutor(max_workers=8) as pool:
             healthy = dict(zip(urls, pool.map(lambda url: _answers(http, url), urls), strict=True))
         replicas = [ObservedReplica(model=r.model, pool=r.pool, url=r.url, pid=r.pid, restarts=r.restarts,
-                                    healthy=r.status is ReplicaStatus.ready and healthy.get(r.url, False))
+                                    healthy=r.pid in owned and r.status is ReplicaStatus.ready and healthy.get(r.url, False))
                     for r in records if r.url]
         nodes = 1 if supervising else 0  # this machine is the pool's one node while the supervisor runs
         return FleetState(
             gateway=ObservedGateway(url=gateway.url, metrics_url=gateway.metrics_url,
-                                    healthy=gateway.running and healthy.get(gateway.url, False)) if gateway else None,
+                                    healthy=gateway.pid in owned and gateway.running and healthy.get(gateway.url, False))
+            if gateway else None,
             pools=[ObservedPool(pool=name, nodes=nodes, healthy_nodes=nodes) for name in self.pools],
             replicas=replicas, planned=planned)
 
@@ -133,9 +153,40 @@ class LocalProvider(Provider):
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             raise StepPending(f"stopping the local replicas and gateway of {self.environment}", POLL_AFTER_S)
-        reap_stale(self.store, self.environment)  # a supervisor that was killed leaves processes behind
-        with self.store.session() as session:
-            session.execute(delete(SupervisorRecord).where(SupervisorRecord.environment == self.environment))
+        lock = hold_lock(self.settings, self.environment)
+        if lock is None:
+            raise StepPending(f"a supervisor of {self.environment} is starting or stopping", POLL_AFTER_S)
+        try:  # no supervisor runs, and none can start meanwhile: whatever still runs is left behind
+            reap_stale(self.store, self.environment, self._tag)
+            with self.store.session() as session:
+                session.execute(delete(SupervisorRecord).where(SupervisorRecord.environment == self.environment))
+        finally:
+            lock.close()
+
+    def stray_processes(self) -> list[StrayProcess]:
+        """Processes of the environment (found by its tag) that are neither the running supervisor nor
+        one of its descendants: all of them when no supervisor runs."""
+        supervisor, owned = self._supervised()
+        strays = []
+        for process in tagged(self._tag):
+            if process.pid != supervisor and process.pid not in owned:
+                with contextlib.suppress(psutil.Error):  # gone meanwhile
+                    strays.append(StrayProcess(process.pid, " ".join(process.cmdline())[:200]))
+        return strays
+
+    def _supervised(self) -> tuple[int | None, set[int]]:
+        """The running supervisor's pid (None if none runs) and the pids of its descendants."""
+        pid = self._supervisor_pid()
+        if pid is None:
+            return None, set()
+        try:
+            return pid, {child.pid for child in psutil.Process(pid).children(recursive=True)}
+        except psutil.Error:  # it died just now
+            return None, set()
+
+    @property
+    def _tag(self) -> str:
+        return fleet_tag(self.settings, self.environment)
 
 
 def _answers(http: httpx.Client, url: str) -> bool:
