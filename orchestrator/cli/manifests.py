@@ -24,9 +24,10 @@ def manifests(
     autoscalers of every Kubernetes pool the plan runs replicas in: the objects rebalance
     creates, from the same functions, checked against each pool's Kubernetes version's schema.
 
-    With --out DIR: DIR/<cluster>/kustomization.yaml and one file per object, for Argo CD or
-    Flux; files an earlier render wrote and this one does not are removed. Secrets are not
-    rendered: create the gateway key's and the pools' identity Secrets in the cluster.
+    With --out DIR: a kustomization per cluster (DIR/CLUSTER/kustomization.yaml) and one file
+    per object, for Argo CD or Flux; files an earlier render wrote and this one does not are
+    removed. Secrets are not rendered: create the gateway key's and the pools' identity
+    Secrets in the cluster.
     """
     from orchestrator.catalog.price_catalog import load_price_catalog
     from orchestrator.kube import environment_manifests
