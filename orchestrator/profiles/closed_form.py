@@ -30,7 +30,8 @@ KV and sequences (M/G/∞: each decoding request holds I_b + O_b/2 tokens on ave
     N = B + λ E[S],  B = λ Σ p_b D_b              (solved for B by fixed-point iteration)
 
 A rate is within the SLO when Σ p_b P(TTFT_b > SLO) <= 5 %, Σ p_b P(TPOT_b > SLO) <= 5 %,
-K + 3 sd(K) <= KV room (vLLM preempts beyond it, and a preemption recomputes the whole prompt) and N + 1.645 sqrt(N) <= max_num_seqs.
+P(K > KV room) <= 0.5 % with K gamma-distributed (vLLM preempts beyond the room, and a preemption recomputes
+the whole prompt: the simulator shows rare preemptions cascading) and N + 1.645 sqrt(N) <= max_num_seqs.
 docs/capacity.md compares the result with the simulator.
 """
 
@@ -47,7 +48,7 @@ from orchestrator.profiles.perf_model import ReplicaModel
 MAX_NUM_SEQS = 256  # vLLM's default cap on running sequences per replica
 TAIL = 0.05  # the SLOs are p95s
 Z95 = 1.6448536269514722  # the standard normal's 95th percentile
-Z_KV = 3.0  # KV use kept below the room but for 0.1 % of the time: a preemption recomputes a whole prompt
+KV_FULL = 0.005  # KV use may reach the room 0.5 % of the time: each preemption recomputes a whole prompt
 GIB = 2**30
 _FIXED_POINT_STEPS = 60
 _BISECT_STEPS = 48
@@ -85,18 +86,18 @@ class OperatingPoint(NamedTuple):
     batch: float  # B, mean decoding sequences
     ttft_miss: float  # share of requests with TTFT over the SLO
     tpot_miss: float
-    kv_high_tokens: float  # mean + 3 sd
+    kv_full: float  # share of time KV use exceeds the room (vLLM preempts)
     seqs_p95: float
     ttft_p95_ms: float
     tpot_p95_ms: float
 
-    def violated(self, kv_room: float, max_num_seqs: int) -> Binding | None:
+    def violated(self, max_num_seqs: int) -> Binding | None:
         """The first limit this point breaks, or None when it is within the SLO."""
         if self.tpot_miss > TAIL:
             return "tpot"
         if self.ttft_miss > TAIL:
             return "ttft"
-        if self.kv_high_tokens > kv_room:
+        if self.kv_full > KV_FULL:
             return "kv_memory"
         if self.seqs_p95 > max_num_seqs:
             return "max_num_seqs"
@@ -214,7 +215,7 @@ class ReplicaQueue:
             if percentiles else math.nan
         return OperatingPoint(
             rate_per_ms=lam, batch=batch, ttft_miss=ttft_tail(self.ttft_slo_ms), tpot_miss=tpot_tail(self.tpot_slo_ms),
-            kv_high_tokens=kv_mean + Z_KV * math.sqrt(kv_var), seqs_p95=seqs + Z95 * math.sqrt(seqs),
+            kv_full=gamma_tail(kv_mean, kv_var, self.kv_room), seqs_p95=seqs + Z95 * math.sqrt(seqs),
             ttft_p95_ms=ttft95, tpot_p95_ms=tpot95,
         )
 
@@ -231,7 +232,7 @@ class ReplicaQueue:
         for _ in range(_BISECT_STEPS):
             mid = math.sqrt(low * high)
             point = self.at(mid)
-            broken = "tpot" if point is None else point.violated(self.kv_room, self.max_num_seqs)
+            broken = "tpot" if point is None else point.violated(self.max_num_seqs)
             if broken is None:
                 low = mid
             else:
