@@ -8,9 +8,9 @@ always says which one it is.
 Estimate: `closed_form.ReplicaQueue` finds the highest Poisson rate at which at most 5 % of
 requests miss the TTFT target and at most 5 % miss the TPOT target (p95s, as the SLO asks), with
 KV use and running sequences kept clear of vLLM's limits; `binding` names the limit hit. A size
-mix is priced per bucket, then every bucket's rate is scaled by the mix's interference factor
-(the mix's own closed-form rate over its time-shared rate, at most 1): long prompts in the mix
-stretch the short ones' TPOT and queue their first tokens.
+mix is priced per bucket, then every estimated bucket's rate is scaled by the mix's interference
+factor (the mix's own closed-form rate over its time-shared rate, at most 1): long prompts in the
+mix stretch the short ones' TPOT and queue their first tokens.
 """
 
 from __future__ import annotations
@@ -424,7 +424,7 @@ def best_mix_capacity(
         if any(e is None for e in found):
             continue
         factor = mix_interference(arch, spec, size, slo, mix, found, str(options.get("dtype", "bf16")))  # type: ignore[arg-type]
-        by_size = [e if factor == 1 else e.model_copy(update={  # latencies belonged to the bucket alone
+        by_size = [e if factor == 1 or e.source == "measured" else e.model_copy(update={  # latencies belonged to the bucket alone
             "rps": e.rps * factor, "tokens_per_s": e.tokens_per_s * factor, "batch": None, "ttft_ms": None, "tpot_ms": None})
             for e in found]
         served = sum(b.share for b, e in zip(mix, by_size) if e.rps > 0)
@@ -447,7 +447,9 @@ def mix_interference(
     Per-bucket rates price each size on a replica of its own; sharing one replica, a long prompt's
     prefill stretches every running request's TPOT and queues the short prompts behind it, which
     only the mix as a whole shows. 1 when fewer than two buckets are servable or the architecture
-    is unknown (a measured profile alone answered).
+    is unknown (a measured profile alone answered). Not applied to a bucket measured at its own size
+    (a per-size profile): that is what a replica did, and the estimate's interference would mix a
+    model into a measurement; `orchestrator replay` measures the mix together.
     """
     servable = [b for b, e in zip(mix, by_size) if e.rps > 0]
     if len(servable) < 2:

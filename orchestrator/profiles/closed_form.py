@@ -30,8 +30,11 @@ KV and sequences (M/G/∞: each decoding request holds I_b + O_b/2 tokens on ave
     N = B + λ E[S],  B = λ Σ p_b D_b              (solved for B by fixed-point iteration)
 
 A rate is within the SLO when Σ p_b P(TTFT_b > SLO) <= 5 %, Σ p_b P(TPOT_b > SLO) <= 5 %,
-P(K > KV room) <= 0.5 % with K gamma-distributed (vLLM preempts beyond the room, and a preemption recomputes
-the whole prompt: the simulator shows rare preemptions cascading) and N + 1.645 sqrt(N) <= max_num_seqs.
+K <= KV room and N <= max_num_seqs at a burst: at λ(1 + 3/sqrt(λ·stay)), the rate a request sees over its
+stay (N/λ) one time in 700, extrapolated along dK/dλ and dN/dλ at λ. Near the rate where B diverges
+(every added sequence slows the step that finishes them) the slope is steep and a short burst fills the
+cache; vLLM then preempts, each preemption recomputes a whole prompt, and the simulator shows the
+queue not draining. Far from it this is the Poisson spread of the running set. and N + 1.645 sqrt(N) <= max_num_seqs.
 docs/capacity.md compares the result with the simulator.
 """
 
@@ -47,8 +50,8 @@ from orchestrator.profiles.perf_model import ReplicaModel
 
 MAX_NUM_SEQS = 256  # vLLM's default cap on running sequences per replica
 TAIL = 0.05  # the SLOs are p95s
-Z95 = 1.6448536269514722  # the standard normal's 95th percentile
-KV_FULL = 0.005  # KV use may reach the room 0.5 % of the time: each preemption recomputes a whole prompt
+Z_BURST = 3.0  # KV and sequences must fit at the arrival rate a request's stay sees 0.13 % of the time
+_SLOPE_STEP = 0.01  # relative rate step for the slope of KV use and running sequences
 GIB = 2**30
 _FIXED_POINT_STEPS = 60
 _BISECT_STEPS = 48
@@ -86,22 +89,14 @@ class OperatingPoint(NamedTuple):
     batch: float  # B, mean decoding sequences
     ttft_miss: float  # share of requests with TTFT over the SLO
     tpot_miss: float
-    kv_full: float  # share of time KV use exceeds the room (vLLM preempts)
-    seqs_p95: float
+    kv_tokens: float  # mean KV tokens held
+    seqs: float  # mean running sequences (decoding and prefilling)
     ttft_p95_ms: float
     tpot_p95_ms: float
 
-    def violated(self, max_num_seqs: int) -> Binding | None:
-        """The first limit this point breaks, or None when it is within the SLO."""
-        if self.tpot_miss > TAIL:
-            return "tpot"
-        if self.ttft_miss > TAIL:
-            return "ttft"
-        if self.kv_full > KV_FULL:
-            return "kv_memory"
-        if self.seqs_p95 > max_num_seqs:
-            return "max_num_seqs"
-        return None
+    def stay_ms(self) -> float:
+        """Mean time a request holds a running slot (Little's law: running sequences / rate)."""
+        return self.seqs / self.rate_per_ms
 
 
 def gamma_tail(mean: float, variance: float, x: float) -> float:
@@ -208,14 +203,13 @@ class ReplicaQueue:
 
         held = [b.input_tokens + b.output_tokens / 2 for b in mix]
         kv_mean = lam * sum(b.share * (d * h + s * b.input_tokens / 2) for b, d, h, s in zip(mix, decode, held, served))
-        kv_var = lam * sum(b.share * d * h * h for b, d, h in zip(mix, decode, held))
         seqs = batch + u
         ttft95 = _quantile(ttft_tail, max(own) + step + 1.0) if percentiles else math.nan
         tpot95 = _quantile(tpot_tail, max(d / max(b.output_tokens - 1, 1) for b, d in zip(mix, decode)) + 1.0) \
             if percentiles else math.nan
         return OperatingPoint(
             rate_per_ms=lam, batch=batch, ttft_miss=ttft_tail(self.ttft_slo_ms), tpot_miss=tpot_tail(self.tpot_slo_ms),
-            kv_full=gamma_tail(kv_mean, kv_var, self.kv_room), seqs_p95=seqs + Z95 * math.sqrt(seqs),
+            kv_tokens=kv_mean, seqs=seqs,
             ttft_p95_ms=ttft95, tpot_p95_ms=tpot95,
         )
 
@@ -231,13 +225,35 @@ class ReplicaQueue:
         binding: Binding | None = None
         for _ in range(_BISECT_STEPS):
             mid = math.sqrt(low * high)
-            point = self.at(mid)
-            broken = "tpot" if point is None else point.violated(self.max_num_seqs)
+            broken = self.violated(mid)
             if broken is None:
                 low = mid
             else:
                 high, binding = mid, broken
         return self.at(low, percentiles=True), binding or "tpot"
+
+    def violated(self, rate_per_ms: float) -> Binding | None:
+        """The first limit the replica breaks at this rate, or None when it is within the SLO.
+
+        KV and running sequences are checked at a burst: the rate a request sees over its stay
+        (Poisson: λ + Z_BURST·sqrt(λ/stay)), extrapolated along their slope at λ. Near the rate where
+        the decode batch diverges (each added sequence slows the step that finishes them) that slope
+        is steep, a short burst fills the cache, and preemptions (each recomputing a prompt) do not
+        drain; far from it this is the Poisson spread of the running set."""
+        point = self.at(rate_per_ms)
+        if point is None or point.tpot_miss > TAIL:
+            return "tpot"
+        if point.ttft_miss > TAIL:
+            return "ttft"
+        nearby = self.at(rate_per_ms * (1 + _SLOPE_STEP))
+        if nearby is None:
+            return "tpot"  # the decode batch diverges just above: no headroom at all
+        burst = Z_BURST / math.sqrt(rate_per_ms * point.stay_ms()) / _SLOPE_STEP  # the burst, in slope steps
+        if point.kv_tokens + burst * (nearby.kv_tokens - point.kv_tokens) > self.kv_room:
+            return "kv_memory"
+        if point.seqs + burst * (nearby.seqs - point.seqs) > self.max_num_seqs:
+            return "max_num_seqs"
+        return None
 
     def unservable(self) -> Binding | None:
         """Why an idle replica misses the SLO for more than 5 % of the mix, or None."""

@@ -33,9 +33,8 @@ def test_at_the_max_rate_every_p95_is_within_the_slo_and_a_little_more_breaks_on
     queue = ReplicaQueue(replica(), [Size(2048, 256, 1.0)], SLO.ttft_p95_ms, SLO.tpot_p95_ms)
     point, binding = queue.max_rate()
     assert point.ttft_p95_ms <= SLO.ttft_p95_ms * 1.001 and point.tpot_p95_ms <= SLO.tpot_p95_ms * 1.001
-    assert point.violated(queue.max_num_seqs) is None
-    above = queue.at(point.rate_per_ms * 1.02)
-    assert above is None or above.violated(queue.max_num_seqs) == binding
+    assert queue.violated(point.rate_per_ms) is None
+    assert queue.violated(point.rate_per_ms * 1.02) == binding
 
 
 def test_an_idle_replica_decodes_at_one_step_per_token() -> None:
