@@ -15,7 +15,8 @@ neither package imports the other's internals. The planner itself stays pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,28 @@ class Planning:
     def plan(self, current: dict[tuple[str, str], int] | None = None) -> Placement:
         """The placement (`planner.plan_fleet`); churn-aware when `current` (replicas per (model, pool)) is given."""
         return plan_fleet(self.spec, self.inputs, self.options, current, self.rules)
+
+    def simulated_plan(self, base_dir: Path | None = None, current: dict[tuple[str, str], int] | None = None, *,
+                       rounds: int = 4, on_round: Callable[[int, int], None] | None = None) -> Placement:
+        """`plan`, checked a second way (`planner.slo_check`): while a (model, pool) misses its p95 SLO with
+        one replica simulated at its planned load, scale that pair's capacity down to what the simulated
+        replica sustains and plan again, at most `rounds` times. The placement carries the last check's
+        rows; a pair still missing after the last round is shown as missing. `on_round(round, missed)`
+        reports progress."""
+        from orchestrator.planner.slo_check import derate, simulate_placement
+
+        how, factors = self, {}
+        for round_ in range(rounds + 1):
+            placement = how.plan(current)
+            rows = simulate_placement(how.spec, placement, base_dir, factors=factors)
+            missed = [r for r in rows if not r.meets_slo]
+            if on_round is not None:
+                on_round(round_, len(missed))
+            if not missed or round_ == rounds:
+                return placement.model_copy(update={"simulated": rows})
+            inputs, factors = derate(how.spec, how.inputs, placement, missed, base_dir, factors)
+            how = replace(how, inputs=inputs)
+        raise AssertionError("unreachable")
 
     def baselines(self, catalog: PriceCatalog, profiles_dir: Path | None = None) -> list[Baseline]:
         """Baselines (a)-(d) under the same SLOs, guardrails and options as `plan`."""

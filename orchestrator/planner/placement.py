@@ -130,6 +130,8 @@ class SimulatedRow(_Row):
     tpot_p95_ms: float
     within_slo: float = Field(description="Share of simulated requests with TTFT and TPOT within the SLO.")
     meets_slo: bool = Field(description="Simulated TTFT p95 and TPOT p95 both within the model's SLO.")
+    capacity_factor: float = Field(1.0, description="The closed-form capacity of this (model, pool) was scaled by this "
+                                   "factor because a simulated replica missed the SLO at it (`plan --simulate` re-plans with it).")
 
 
 class BaselineRow(_Row):

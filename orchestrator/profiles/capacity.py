@@ -5,24 +5,12 @@ cost microseconds. A measured profile (written by `orchestrator profile` from vL
 benchmark against a live replica) wins over the performance-model estimate; the result
 always says which one it is.
 
-Estimate, for a token mix of I input and O output tokens per request (means) on a replica
-whose `perf_model.ReplicaModel` gives prefill time T_p = prefill(I) and decode step time
-s(B) = decode_step(B, I + O/2), as a function of B, the mean number of running sequences:
-
-    lambda(B) = B / (O*s(B) + B*T_p)          requests/ms: Little's law with prefills
-                                              interleaved into the decode loop (vLLM runs a
-                                              waiting prefill at the next step boundary)
-    TPOT(B)   = s(B) + B*T_p/O                each output token also waits for B/O prefills
-    rho(B)    = lambda*T_p                    share of time spent prefilling
-    TTFT(B)   = T_p + W95(rho) + s(B)         own prefill + queue + the step in flight
-    W95(rho)  = 0.5 * T_p * ln(rho/0.05) / (1 - rho)   (0 when rho <= 0.05)
-
-W95 is the p95 wait of an M/M/1 queue halved, the usual M/D/1 approximation (deterministic
-prefill times queue about half as long as exponential ones). TPOT is the mean per-token time:
-a request's TPOT averages over its O tokens, so its p95 stays near the mean under steady
-load; no extra factor is applied. All three grow with B, so the answer is the largest B (by
-bisection) with TPOT <= SLO, TTFT <= SLO and B*(I + O/2) <= KV room (mean tokens held per
-running sequence), capped at vLLM's default max_num_seqs. `binding` names the limit hit.
+Estimate: `closed_form.ReplicaQueue` finds the highest Poisson rate at which at most 5 % of
+requests miss the TTFT target and at most 5 % miss the TPOT target (p95s, as the SLO asks), with
+KV use and running sequences kept clear of vLLM's limits; `binding` names the limit hit. A size
+mix is priced per bucket, then every estimated bucket's rate is scaled by the mix's interference
+factor (the mix's own closed-form rate over its time-shared rate, at most 1): long prompts in the
+mix stretch the short ones' TPOT and queue their first tokens.
 """
 
 from __future__ import annotations
@@ -42,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
+from orchestrator.profiles.closed_form import MAX_NUM_SEQS, Binding, ReplicaQueue, Size
 from orchestrator.profiles.perf_model import (
     ACTIVATION_RESERVE_GB,
     GPU_MEMORY_UTILIZATION,
@@ -52,13 +41,8 @@ from orchestrator.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
-MAX_NUM_SEQS = 256  # vLLM's default cap on running sequences per replica
 DEFAULT_KV_RESERVE_TOKENS = 8192  # KV a replica must hold when no max_model_len is given
 MATCH_TOLERANCE = 0.05  # a measured profile answers for a mix/SLO within 5 % of its own
-_BISECT_STEPS = 40
-_MIN_BATCH = 1e-6
-
-Binding = Literal["tpot", "ttft", "kv_memory", "max_num_seqs"]
 
 
 class SloTargets(Protocol):
@@ -216,59 +200,16 @@ def _estimate(
     arch: Architecture, gpu: GpuSpec, gpus: int, ttft_slo: float, tpot_slo: float,
     input_tokens: float, output_tokens: float, dtype: Dtype,
 ) -> CapacityEstimate:
-    model = _replica(arch, gpu, gpus, dtype)
-    prefill = model.prefill_ms(input_tokens)
-    context = input_tokens + output_tokens / 2
-
-    def at(batch: float) -> tuple[float, float, float]:
-        """(requests per ms, TTFT p95, TPOT) with `batch` sequences running on average."""
-        step = model.decode_step_ms(batch, context)
-        rate = batch / (output_tokens * step + batch * prefill)
-        rho = rate * prefill
-        wait = 0.5 * prefill * math.log(rho / 0.05) / (1 - rho) if rho > 0.05 else 0.0
-        return rate, prefill + wait + step, step + batch * prefill / output_tokens
-
-    def result(batch: float, binding: Binding) -> CapacityEstimate:
-        rate, ttft, tpot = at(batch)
-        return CapacityEstimate(
-            model=arch.name, gpu=gpu.name, gpus=gpus, rps=rate * 1e3, batch=batch, ttft_ms=ttft,
-            tpot_ms=tpot, tokens_per_s=rate * 1e3 * output_tokens, source="estimate", binding=binding,
-        )
-
-    def zero(binding: Binding) -> CapacityEstimate:
+    queue = ReplicaQueue(_replica(arch, gpu, gpus, dtype), [Size(input_tokens, output_tokens, 1.0)], ttft_slo, tpot_slo)
+    point, binding = queue.max_rate()
+    if point is None:
         return CapacityEstimate(model=arch.name, gpu=gpu.name, gpus=gpus, rps=0.0, tokens_per_s=0.0,
                                 source="estimate", binding=binding)
-
-    kv_room = model.kv_capacity_tokens()
-    if kv_room < input_tokens + output_tokens:
-        return zero("kv_memory")
-    idle_step = model.decode_step_ms(1.0, context)
-    if idle_step > tpot_slo:
-        return zero("tpot")
-    if prefill + idle_step > ttft_slo:
-        return zero("ttft")
-
-    def violated(batch: float) -> Binding | None:
-        _, ttft, tpot = at(batch)
-        if tpot > tpot_slo:
-            return "tpot"
-        if ttft > ttft_slo:
-            return "ttft"
-        return None
-
-    kv_batch = kv_room / context  # sequences hold I + O/2 tokens on average
-    top = min(kv_batch, MAX_NUM_SEQS)
-    if violated(top) is None:
-        return result(top, "kv_memory" if kv_batch <= MAX_NUM_SEQS else "max_num_seqs")
-    low, high, binding = _MIN_BATCH, top, violated(top)
-    for _ in range(_BISECT_STEPS):  # geometric: batches span 1e-6 .. 256
-        mid = math.sqrt(low * high)
-        broken = violated(mid)
-        if broken is None:
-            low = mid
-        else:
-            high, binding = mid, broken
-    return result(low, binding)
+    rps = point.rate_per_ms * 1e3
+    return CapacityEstimate(
+        model=arch.name, gpu=gpu.name, gpus=gpus, rps=rps, batch=point.batch, ttft_ms=point.ttft_p95_ms,
+        tpot_ms=point.tpot_p95_ms, tokens_per_s=rps * output_tokens, source="estimate", binding=binding,
+    )
 
 
 # --- measured profiles -----------------------------------------------------------------------
@@ -429,6 +370,8 @@ class MixCapacity(BaseModel):
     served_share: float = Field(ge=0, le=1, description="Share of the mix's requests this replica can serve within the SLO.")
     rps: float = Field(ge=0, description="Requests/s of the mix's servable part one replica sustains: "
                        "served share / sum(share_b / rps_b) over servable buckets (each request takes 1/rps_b replica-seconds).")
+    interference: float = Field(1.0, gt=0, le=1, description="The factor every bucket's rate was scaled by for the "
+                                "mix's interference (`mix_interference`); 1 for a single size.")
 
     @property
     def source(self) -> str:
@@ -477,13 +420,57 @@ def best_mix_capacity(
     for size in sizes:
         if allow is not None and not allow(size):
             continue
-        by_size = [replica_capacity(arch, spec, slo, b, gpus=size, **options) for b in mix]  # type: ignore[arg-type]
-        if any(e is None for e in by_size):
+        found = [replica_capacity(arch, spec, slo, b, gpus=size, **options) for b in mix]  # type: ignore[arg-type]
+        if any(e is None for e in found):
             continue
+        factor = mix_interference(arch, spec, size, slo, mix, found, str(options.get("dtype", "bf16")))  # type: ignore[arg-type]
+        by_size = [e if factor == 1 or e.source == "measured" else e.model_copy(update={  # latencies belonged to the bucket alone
+            "rps": e.rps * factor, "tokens_per_s": e.tokens_per_s * factor, "batch": None, "ttft_ms": None, "tpot_ms": None})
+            for e in found]
         served = sum(b.share for b, e in zip(mix, by_size) if e.rps > 0)
         load = sum(b.share / e.rps for b, e in zip(mix, by_size) if e.rps > 0)
-        option = MixCapacity(gpus=size, by_size=tuple(by_size), served_share=min(1.0, served), rps=served / load if load else 0.0)
+        option = MixCapacity(gpus=size, by_size=tuple(by_size), served_share=min(1.0, served), rps=served / load if load else 0.0,
+                             interference=factor)
         if best is None or option.served_share > best.served_share + 1e-9 or (
                 option.served_share > best.served_share - 1e-9 and option.rps / size > best.rps / best.gpus * 1.0001):
             best = option
     return best
+
+
+def mix_interference(
+    arch: Architecture | str, gpu: GpuSpec, gpus: int, slo: SloTargets, mix: list[SizedDemand],
+    by_size: list[CapacityEstimate], dtype: Dtype,
+) -> float:
+    """How much a mix's buckets slow each other: the closed-form rate of the mix's servable buckets
+    together over their time-shared estimates (1 / sum share_b / rate_b), at most 1.
+
+    Per-bucket rates price each size on a replica of its own; sharing one replica, a long prompt's
+    prefill stretches every running request's TPOT and queues the short prompts behind it, which
+    only the mix as a whole shows. 1 when fewer than two buckets are servable or the architecture
+    is unknown (a measured profile alone answered). Not applied to a bucket measured at its own size
+    (a per-size profile): that is what a replica did, and the estimate's interference would mix a
+    model into a measurement; `orchestrator replay` measures the mix together.
+    """
+    servable = [b for b, e in zip(mix, by_size) if e.rps > 0]
+    if len(servable) < 2:
+        return 1.0
+    try:
+        arch = _arch(arch)
+    except InputError:
+        return 1.0
+    sizes = tuple(Size(float(b.input_tokens), float(b.output_tokens), float(b.share)) for b in servable)
+    return _mix_interference(arch, gpu, gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms), sizes, dtype)
+
+
+@functools.lru_cache(maxsize=16384)
+def _mix_interference(arch: Architecture, gpu: GpuSpec, gpus: int, ttft_slo: float, tpot_slo: float,
+                      sizes: tuple[Size, ...], dtype: Dtype) -> float:
+    alone = [_estimate(arch, gpu, gpus, ttft_slo, tpot_slo, b.input_tokens, b.output_tokens, dtype).rps for b in sizes]
+    priced = [(b, r) for b, r in zip(sizes, alone) if r > 0]
+    if len(priced) < 2:
+        return 1.0
+    together, _ = ReplicaQueue(_replica(arch, gpu, gpus, dtype), [b for b, _ in priced], ttft_slo, tpot_slo).max_rate()
+    if together is None:  # each size alone is servable when idle, so the mix is too; kept for safety
+        return 1.0
+    time_shared = sum(b.share for b, _ in priced) / sum(b.share / r for b, r in priced)
+    return min(1.0, together.rate_per_ms * 1e3 / time_shared)

@@ -1,9 +1,9 @@
 r"""Discrete-event simulation of one vLLM replica: an independent check of `capacity`'s closed form.
 
-`capacity.estimate_capacity` turns step times into requests/s with Little's law and an M/D/1
-p95 queue approximation, and a size mix is priced by time-sharing (sum of load_b / rate_b).
-This module runs the scheduler instead, step by step, on the same `perf_model.ReplicaModel`
-times, and measures TTFT and TPOT per request.
+`closed_form.ReplicaQueue` turns step times into requests/s with queueing formulas (an M/G/1
+prefill queue, M/G/1 busy periods for a request's decode window, M/G/∞ for KV use). This module
+runs the scheduler instead, step by step, on the same `perf_model.ReplicaModel` times, and
+measures TTFT and TPOT per request: a second method, sharing only the step times.
 
 The scheduler, after vLLM v1 (`vllm/v1/core/sched/scheduler.py`, release 0.32, the pinned one):
 
@@ -46,26 +46,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.catalog.gpus import GpuSpec
-from orchestrator.profiles.capacity import MAX_NUM_SEQS, SloTargets
+from orchestrator.profiles.capacity import SloTargets
+from orchestrator.profiles.closed_form import MAX_NUM_SEQS, default_max_num_batched_tokens
 from orchestrator.profiles.perf_model import ReplicaModel
 
-GIB = 2**30
 _FAST_FORWARD_MIN_STEPS = 8  # fewer pure-decode steps than this are stepped one by one
-
-
-def default_max_num_batched_tokens(gpu: GpuSpec) -> int:
-    """vLLM 0.32's default token budget per step for the OpenAI API server on this GPU.
-
-    `EngineArgs.get_batch_defaults` (vllm/engine/arg_utils.py): 16384 on GPUs with >= 160 GiB,
-    8192 on >= 70 GiB except A100s (H100, H200), else 2048 (`SchedulerConfig.
-    DEFAULT_MAX_NUM_BATCHED_TOKENS`, vllm/config/scheduler.py); chunked prefill stays on.
-    """
-    memory_gib = gpu.memory_gb * 1e9 / GIB
-    if memory_gib >= 160:
-        return 16384
-    if memory_gib >= 70 and "a100" not in gpu.name.lower():
-        return 8192
-    return 2048
 
 
 class SizeBucketLike(Protocol):

@@ -95,13 +95,13 @@ def test_residency_area_that_allows_no_serving_pool_says_so() -> None:
 def test_a_size_bucket_no_pool_serves_within_ttft_is_named_with_its_share() -> None:
     """A size mix with a 30k-token prompt bucket: beyond llama-3.3-70b's 2 s TTFT on every GPU in reach of madrid;
     the rest of the demand is served."""
-    demand = {"model": "llama-3.3-70b", "region": "madrid", "requests_per_second": 5,
+    demand = {"model": "llama-3.3-70b", "region": "madrid", "requests_per_second": 0.5,  # within the EU pools' room
               "size_mix": [{"input_tokens": 1000, "output_tokens": 250, "share": 0.9},
                            {"input_tokens": 30000, "output_tokens": 100, "share": 0.1, "label": "huge prompts"}]}
     p = hybrid_with([demand])
     assert all(p.capacity[("llama-3.3-70b", q)].rate(30000, 100) == 0 for q in p.hosts["llama-3.3-70b"])
     row = only_row(plan_problem(p, PlanOptions()), "madrid")
-    assert row.size == "huge prompts" and row.rps == pytest.approx(0.5)
+    assert row.size == "huge prompts" and row.rps == pytest.approx(0.05)
     assert row.reason == "requests of huge prompts: no pool serves them within the TTFT/TPOT SLO (ttft bound)"
 
 

@@ -127,7 +127,8 @@ def test_ttft_binds_for_long_prompts_on_a_slow_gpu():
 
 def test_tiny_model_is_capped_by_vllm_max_num_seqs():
     est = estimate_capacity("tiny-llama", "H100", 1, CHAT_SLO, CHAT_MIX)
-    assert est.binding == "max_num_seqs" and est.batch == 256
+    # the mean batch stays below the cap by a burst's worth of sequences (closed_form.Z_BURST)
+    assert est.binding == "max_num_seqs" and 150 < est.batch < 256
 
 
 def test_impossible_tensor_parallel_degree_is_an_input_error():
