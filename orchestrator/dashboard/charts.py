@@ -16,6 +16,8 @@ from html import escape
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 TARGET = "#D55E00"  # target lines (an SLO): vermilion, dashed
 WIDTH = 720
+CHAR_W = 6.6  # a label character's mean width at FONT px, for the space bar labels take
+MAX_LABEL = 44  # longer bar labels are cut (their <title> has them whole)
 FONT = 12
 
 
@@ -135,7 +137,8 @@ def bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], l
     points = sum(1 for values in series.values() for v in values if v is not None)
     if not categories or points == 0:
         return Chart("", 0)
-    left, right, top, bar_h, gap = 190, 70, 8, 14, 10
+    fits = min(MAX_LABEL, max(len(c) for c in categories))  # characters of the longest label shown whole
+    left, right, top, bar_h, gap = max(190, 16 + round(CHAR_W * fits)), 70, 8, 14, 10
     group_h = bar_h * len(names) + gap
     has_targets = any(t is not None for t in targets)
     legend_h = 22 if len(names) > 1 or has_targets else 0
@@ -146,7 +149,7 @@ def bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], l
     body = []
     for c, category in enumerate(categories):
         y0 = top + c * group_h
-        shown = category if len(category) <= 28 else category[:27] + "…"
+        shown = category if len(category) <= fits else category[:fits - 1] + "…"
         body.append(f'<text x="{left - 8}" y="{y0 + group_h / 2:.1f}" text-anchor="end"><title>{escape(category)}</title>'
                     f"{escape(shown)}</text>")
         for k, name in enumerate(names):
