@@ -59,7 +59,6 @@ class ServingRow:
     tpot_p50_ms: float | None
     tpot_p95_ms: float | None
     requests_per_s: float | None
-    finished: float
     waiting: float
     running: float
     kv_cache_use: float
@@ -118,15 +117,17 @@ def aggregate(latest: list[Scrape], earliest: dict[str, Scrape]) -> list[Serving
             ttft, tpot = ttft.since(first.serving.ttft), tpot.since(first.serving.tpot)
             done = finished - first.serving.finished
             rate = (done if done >= 0 else finished) / window  # a counter that went back: the replica restarted
-        by_pool.setdefault((t.model, t.pool), []).append(_row(t.model, t.pool, t.replica, 1, ttft, tpot, rate, scrape.serving, window))
+        at_scrape = scrape.serving
+        by_pool.setdefault((t.model, t.pool), []).append(
+            _row(t.model, t.pool, t.replica, 1, ttft, tpot, rate, (at_scrape.waiting, at_scrape.running, at_scrape.kv_cache_use), window))
         ttft_sum, tpot_sum = histograms.get((t.model, t.pool), (Histogram(), Histogram()))
         histograms[(t.model, t.pool)] = (ttft_sum + ttft, tpot_sum + tpot)
     rows: list[ServingRow] = []
     for (model, pool), replicas in by_pool.items():
         rates = [r.requests_per_s for r in replicas]
         windows = [r.window_s for r in replicas if r.window_s is not None]
-        gauges = ReplicaServing(Histogram(), Histogram(), sum(r.finished for r in replicas), sum(r.waiting for r in replicas),
-                                sum(r.running for r in replicas), sum(r.kv_cache_use for r in replicas) / len(replicas))
+        gauges = (sum(r.waiting for r in replicas), sum(r.running for r in replicas),
+                  sum(r.kv_cache_use for r in replicas) / len(replicas))
         rows.append(_row(model, pool, None, len(replicas), *histograms[(model, pool)],
                          None if None in rates else sum(r for r in rates if r is not None), gauges,
                          max(windows) if len(windows) == len(replicas) else None))
@@ -135,15 +136,15 @@ def aggregate(latest: list[Scrape], earliest: dict[str, Scrape]) -> list[Serving
 
 
 def _row(model: str, pool: str, replica: str | None, replicas: int, ttft: Histogram, tpot: Histogram, rate: float | None,
-         gauges: ReplicaServing, window_s: float | None) -> ServingRow:
+         gauges: tuple[float, float, float], window_s: float | None) -> ServingRow:
+    """A row from its histograms, rate and (waiting, running, KV-cache use)."""
     def ms(h: Histogram, q: float) -> float | None:
         value = h.quantile(q)
         return None if value is None else value * 1000
 
     return ServingRow(model=model, pool=pool, replica=replica, replicas=replicas, ttft_p50_ms=ms(ttft, 0.5),
                       ttft_p95_ms=ms(ttft, 0.95), tpot_p50_ms=ms(tpot, 0.5), tpot_p95_ms=ms(tpot, 0.95), requests_per_s=rate,
-                      finished=gauges.finished, waiting=gauges.waiting, running=gauges.running,
-                      kv_cache_use=gauges.kv_cache_use, window_s=window_s)
+                      waiting=gauges[0], running=gauges[1], kv_cache_use=gauges[2], window_s=window_s)
 
 
 def slo_targets(placement: Placement | None) -> list[SloTarget]:

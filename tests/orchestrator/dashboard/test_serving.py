@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -53,7 +54,7 @@ def test_a_pool_adds_its_replicas_histograms_and_rates_over_the_window() -> None
 
 def test_pools_are_separate_rows_and_gauges_are_summed_or_averaged() -> None:
     busy = scrape(3, 1, 10, pool="other")
-    busy = Scrape(busy.at, busy.target, busy.serving.__class__(**{**busy.serving.__dict__, "waiting": 4.0, "kv_cache_use": 0.6}))
+    busy = dataclasses.replace(busy, serving=dataclasses.replace(busy.serving, waiting=4.0, kv_cache_use=0.6))
     rows = aggregate([scrape(1, 1, 10), busy, scrape(4, 1, 10, pool="other")], {})
     other = next(r for r in rows if r.pool == "other" and r.replica is None)
     assert [(r.pool, r.replica is None) for r in rows] == [("local", True), ("local", False),
