@@ -61,6 +61,8 @@ class FleetStack(TerraformStack):
             providers = module.providers(self, pools)
             for pool in pools:
                 identifiers[pool.name] = construct(self, pool.name, pool, providers[pool.name]).identifiers
+            if hasattr(module, "declare_shared"):  # what the provider's pools share: the replicas' workload identity
+                module.declare_shared(self, pools, environment.sources, providers)
         else:
             identifiers = {pool.name: local_identifiers(pool) for pool in pools}
         TerraformOutput(self, "pools", value=identifiers,

@@ -1,6 +1,9 @@
 """AWS: a GPU pool is an EKS managed node group with its own node role and launch template.
 
 The node group joins an existing cluster (`pool.cluster`) in the cluster's own subnets.
+The pools' replicas read their weights as the IAM role their `identity.aws_role_arn` names:
+`WeightsRole` declares it, trusted through the clusters' OIDC providers (IRSA) by exactly
+their ServiceAccounts (`stacks.facts.AwsWorkloadRole`).
 What the pool is (`stacks.facts.AwsNodeGroup`: names, shape, launch template, node role,
 the desired size left to the orchestrator) is shared with the Pulumi program; this module
 spells it as Terraform payloads (pure functions, tested without AWS), and `AwsGpuPool`
@@ -9,11 +12,13 @@ wires them.
 
 from __future__ import annotations
 
-from cdktn import Token
+from cdktn import Fn, Token
 from constructs import Construct
 
 from stacks import bindings
-from stacks.facts import OWNED_BY_REBALANCE, AwsNodeGroup, aws_node_group
+from stacks.facts import (
+    OWNED_BY_REBALANCE, WEB_IDENTITY_AUDIENCE, AwsNodeGroup, AwsWorkloadRole, aws_node_group, aws_workload_roles,
+)
 from stacks.pools import PoolDeclaration
 
 # The AWS provider version the stacks pin: the one they are validated against (`terraform validate`
@@ -113,3 +118,49 @@ class AwsGpuPool(Construct):
             "provider": "aws", "region": pool.pool.region, "cluster": pool.cluster,
             "node_pool": pool.name, "id": self.node_group.id, "arn": self.node_group.arn,
         }
+
+
+def declare_shared(scope: Construct, pools: list[PoolDeclaration], sources: tuple[str, ...], providers: dict[str, object]) -> None:
+    """The roles the pools' replicas assume (IRSA), one per distinct `identity.aws_role_arn`."""
+    for role in aws_workload_roles(pools, sources):
+        WeightsRole(scope, role.key, role, providers)
+
+
+class WeightsRole(Construct):
+    """The IAM role of `identity.aws_role_arn`: trusted by the clusters' OIDC providers for the pools'
+    replica ServiceAccounts only, allowed to read the spec's s3:// weights only."""
+
+    def __init__(self, scope: Construct, id: str, role: AwsWorkloadRole, providers: dict[str, object]):
+        super().__init__(scope, id)
+        bindings.load_provider("aws")
+        from cdktn_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
+        from cdktn_provider_aws.data_aws_iam_openid_connect_provider import DataAwsIamOpenidConnectProvider
+        from cdktn_provider_aws.data_aws_iam_policy_document import (
+            DataAwsIamPolicyDocument, DataAwsIamPolicyDocumentStatement, DataAwsIamPolicyDocumentStatementCondition,
+            DataAwsIamPolicyDocumentStatementPrincipals,
+        )
+        from cdktn_provider_aws.iam_role import IamRole
+        from cdktn_provider_aws.iam_role_policy import IamRolePolicy
+
+        statements = []
+        for cluster, region in role.clusters:
+            provider = next(providers[s.pool] for s in role.subjects if (s.cluster, s.region) == (cluster, region))
+            eks = DataAwsEksCluster(self, f"cluster-{cluster}", name=cluster, provider=provider)
+            issuer = eks.identity.get(0).oidc.get(0).issuer
+            oidc = DataAwsIamOpenidConnectProvider(self, f"oidc-{cluster}", url=issuer, provider=provider)
+            host = Fn.replace(issuer, "https://", "")
+            subjects = [s.subject for s in role.subjects if (s.cluster, s.region) == (cluster, region)]
+            statements.append(DataAwsIamPolicyDocumentStatement(
+                effect="Allow", actions=["sts:AssumeRoleWithWebIdentity"],
+                principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Federated", identifiers=[oidc.arn])],
+                condition=[DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable=f"{host}:sub", values=subjects),
+                           DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable=f"{host}:aud",
+                                                                       values=[WEB_IDENTITY_AUDIENCE])],
+            ))
+        provider = providers[role.subjects[0].pool]  # IAM is global: any region's provider
+        trust = DataAwsIamPolicyDocument(self, "trust", statement=statements, provider=provider)
+        iam_role = IamRole(self, "role", name=role.name, path=role.path, assume_role_policy=trust.json,
+                           description=role.description, tags=role.tags, provider=provider)
+        if role.read_policy:
+            IamRolePolicy(self, "read-weights", name="read-model-weights", role=iam_role.name, policy=role.read_policy,
+                          provider=provider)

@@ -39,10 +39,11 @@ logger = logging.getLogger(__name__)
 # Every provider submodule a construct imports, per package (Python names).
 SUBMODULES: dict[str, tuple[str, ...]] = {
     "cdktn_provider_aws": (
-        "provider", "data_aws_eks_cluster", "eks_node_group", "iam_role",
-        "iam_role_policy_attachment", "launch_template",
+        "provider", "data_aws_eks_cluster", "data_aws_iam_openid_connect_provider", "data_aws_iam_policy_document",
+        "eks_node_group", "iam_role", "iam_role_policy", "iam_role_policy_attachment", "launch_template",
     ),
-    "cdktn_provider_google": ("provider", "container_node_pool"),
+    "cdktn_provider_google": ("provider", "container_node_pool", "data_google_client_config", "service_account_iam_member",
+                              "storage_bucket_iam_member"),
     "cdktn_provider_azurerm": ("provider", "data_azurerm_kubernetes_cluster", "kubernetes_cluster_node_pool"),
     "cdktn_provider_kubernetes": ("provider", "namespace_v1", "priority_class_v1", "resource_quota_v1"),
     "cdktn_provider_helm": ("provider", "release"),

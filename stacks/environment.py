@@ -31,6 +31,7 @@ class Environment:
     name: str
     pools: tuple[PoolDeclaration, ...]
     state: StateBackend  # where the stacks keep their Terraform state (stacks.state)
+    sources: tuple[str, ...] = ()  # the models' weights (s3://, gs://, ...): what the replicas' identities may read
 
     def by_provider(self) -> dict[str, list[PoolDeclaration]]:
         groups: dict[str, list[PoolDeclaration]] = defaultdict(list)
@@ -51,7 +52,7 @@ def load_environment(path: Path, catalog: PriceCatalog | None = None) -> Environ
             raise SpecError(str(path), issues)
     except SpecError as exc:
         raise SpecError(str(path), locate(exc.issues, line_map(path.read_text()))) from None
-    return Environment(name, tuple(pools), spec.stacks.state)
+    return Environment(name, tuple(pools), spec.stacks.state, tuple(m.source for m in spec.models))
 
 
 def stack_name(environment: str, provider: str) -> str:

@@ -329,3 +329,137 @@ def onprem_pool(pool: PoolDeclaration) -> OnpremPool:
                                for kind, (value, preemption, description) in PRIORITIES.items()),
         device_plugin_name="nvidia-device-plugin", device_plugin_values=device_plugin_values(pool),
     )
+
+
+# --- Workload identity: who the replicas are to the store of their weights -----------------
+#
+# The spec's `pools[].identity` names the cloud identity a pool's replicas act as; rebalance
+# annotates their ServiceAccount with it (orchestrator/providers/kubernetes/identity.py). The
+# stacks make that identity usable: on EKS the IAM role the annotation names, trusting the
+# cluster's OIDC provider for exactly those ServiceAccounts (IRSA) and reading the spec's s3://
+# weights; on GKE the Workload Identity binding that lets those ServiceAccounts act as the
+# Google service account, which may read the spec's gs:// buckets. On AKS the spec gives only
+# the managed identity's client ID, which does not locate it (azurerm finds identities by name
+# and resource group), so its federated credential stays a set-up step (docs/stacks.md).
+
+WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
+_ROLE_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>[0-9]{12}):role(?P<path>/(?:.*/)?)(?P<name>[^/]+)$")
+_STORE = re.compile(r"^(?P<scheme>s3|gs)://(?P<bucket>[^/]+)/?(?P<prefix>.*)$")
+
+
+def service_account_subject(pool: PoolDeclaration) -> tuple[str, str]:
+    """(namespace, ServiceAccount) the pool's replicas run as: what rebalance and the manifests create."""
+    from orchestrator.providers.kubernetes.identity import SERVICE_ACCOUNT
+    from orchestrator.providers.kubernetes.models import namespace as replica_namespace
+
+    return replica_namespace(pool.name), SERVICE_ACCOUNT
+
+
+def stores(sources: tuple[str, ...], scheme: str) -> tuple[tuple[str, str], ...]:
+    """(bucket, key prefix) of every model source in `scheme` (s3, gs), sorted, once each."""
+    found = {(m["bucket"], m["prefix"]) for s in sources if (m := _STORE.match(s)) and m["scheme"] == scheme}
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class IrsaSubject:
+    cluster: str  # the EKS cluster whose OIDC provider vouches for the ServiceAccount
+    region: str
+    pool: str
+    subject: str  # system:serviceaccount:<namespace>:<name>
+
+
+@dataclass(frozen=True)
+class AwsWorkloadRole:
+    """The IAM role of `identity.aws_role_arn`, assumable through IRSA by the ServiceAccounts of the
+    pools naming it (and no one else), allowed to read the spec's s3:// weights (and nothing else)."""
+
+    key: str  # construct id: weights-role-<name>
+    arn: str
+    name: str
+    path: str
+    description: str
+    subjects: tuple[IrsaSubject, ...]
+    read_policy: str | None  # JSON; None when no model is in S3
+    tags: dict[str, str]
+
+    @property
+    def clusters(self) -> tuple[tuple[str, str], ...]:
+        """(cluster, region) of the subjects, once each."""
+        return tuple(dict.fromkeys((s.cluster, s.region) for s in self.subjects))
+
+
+def s3_read_policy(buckets: tuple[tuple[str, str], ...], partition: str) -> str | None:
+    """List the weights' prefixes and get their objects: all a replica's fetch does."""
+    if not buckets:
+        return None
+    statements = [
+        {"Sid": "ListWeights", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": sorted({f"arn:{partition}:s3:::{b}" for b, _ in buckets}),
+         "Condition": {"StringLike": {"s3:prefix": sorted({v for _, p in buckets for v in (p.rstrip("/"), f"{p}*") if v})}}},
+        {"Sid": "GetWeights", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": sorted(f"arn:{partition}:s3:::{b}/{p}*" for b, p in buckets)},
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def aws_workload_roles(pools: list[PoolDeclaration], sources: tuple[str, ...]) -> list[AwsWorkloadRole]:
+    """One role per distinct `identity.aws_role_arn` of the pools, in the order first named."""
+    by_arn: dict[str, list[PoolDeclaration]] = {}
+    for pool in pools:
+        if pool.pool.identity is not None and pool.pool.identity.aws_role_arn:
+            by_arn.setdefault(pool.pool.identity.aws_role_arn, []).append(pool)
+    roles = []
+    for arn, named in by_arn.items():
+        match = _ROLE_ARN.match(arn)
+        if match is None:
+            raise InputError(f"identity.aws_role_arn '{arn}' is not an IAM role ARN. To fix: arn:aws:iam::<account>:role/<name>")
+        subjects = tuple(IrsaSubject(p.cluster, p.pool.region, p.name, "system:serviceaccount:{}:{}".format(*service_account_subject(p)))
+                         for p in named)
+        roles.append(AwsWorkloadRole(
+            key=f"weights-role-{match['name']}", arn=arn, name=match["name"], path=match["path"],
+            description=f"gpufleet replicas of {', '.join(p.name for p in named)} ({named[0].environment}): read model weights",
+            subjects=subjects, read_policy=s3_read_policy(stores(sources, "s3"), match["partition"]),
+            tags={**named[0].tags, "pool": ",".join(p.name for p in named)},
+        ))
+    return roles
+
+
+@dataclass(frozen=True)
+class GcpWorkloadBinding:
+    """Workload Identity for one pool: its replicas' ServiceAccount may act as `service_account`
+    (roles/iam.workloadIdentityUser on it, for `<cluster project>.svc.id.goog[<namespace>/<name>]`)."""
+
+    pool: PoolDeclaration
+    service_account: str  # e-mail
+    service_account_id: str  # projects/<project>/serviceAccounts/<e-mail>
+    role: str
+    namespace: str
+    kubernetes_service_account: str
+
+
+def gcp_workload_binding(pool: PoolDeclaration) -> GcpWorkloadBinding | None:
+    email = pool.pool.identity.gcp_service_account if pool.pool.identity is not None else None
+    if not email:
+        return None
+    project = email.split("@", 1)[1].removesuffix(".iam.gserviceaccount.com")
+    ns, name = service_account_subject(pool)
+    return GcpWorkloadBinding(pool, email, f"projects/{project}/serviceAccounts/{email}", "roles/iam.workloadIdentityUser", ns, name)
+
+
+@dataclass(frozen=True)
+class GcsReadGrant:
+    """The Google service account may read one bucket of the spec's gs:// weights."""
+
+    key: str  # construct id
+    bucket: str
+    role: str
+    member: str
+
+
+def gcs_read_grants(pools: list[PoolDeclaration], sources: tuple[str, ...]) -> list[GcsReadGrant]:
+    emails = dict.fromkeys(b.service_account for p in pools if (b := gcp_workload_binding(p)))
+    buckets = dict.fromkeys(b for b, _ in stores(sources, "gs"))
+    return [GcsReadGrant(bounded_name(f"weights-read-{bucket}-{email.split('@')[0]}", 80), bucket,
+                         "roles/storage.objectViewer", f"serviceAccount:{email}")
+            for email in emails for bucket in buckets]

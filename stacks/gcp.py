@@ -1,5 +1,9 @@
 """GCP: a GPU pool is a GKE node pool with guest accelerators and a GKE-installed driver.
 
+The pools' replicas read their weights as the Google service account their
+`identity.gcp_service_account` names: `declare_shared` binds each pool's replica
+ServiceAccount to it (Workload Identity) and lets it read the spec's gs:// buckets.
+
 What the pool is (`stacks.facts.GcpNodePool`: the cluster and zones it joins, machine and
 accelerators, private shielded nodes with Workload Identity, the node
 counts left to the orchestrator) is shared with the Pulumi program; this module spells it
@@ -11,7 +15,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from stacks import bindings
-from stacks.facts import OWNED_BY_REBALANCE, GcpNodePool, gcp_node_pool
+from stacks.facts import OWNED_BY_REBALANCE, GcpNodePool, gcp_node_pool, gcp_workload_binding, gcs_read_grants
 from stacks.pools import PoolDeclaration
 
 IGNORED = {"initial": "initial_node_count", "current": "node_count"}  # the counts rebalance owns, as Terraform paths
@@ -74,3 +78,30 @@ class GcpGpuPool(Construct):
             "provider": "gcp", "region": pool.pool.region, "zone": pool.pool.zone or "", "cluster": pool.cluster,
             "node_pool": pool.name, "id": self.node_pool.id,
         }
+
+
+def workload_member(project: str, namespace: str, service_account: str) -> str:
+    """The Kubernetes ServiceAccount as an IAM member of its cluster's workload pool (`<project>.svc.id.goog`)."""
+    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+
+
+def declare_shared(scope: Construct, pools: list[PoolDeclaration], sources: tuple[str, ...], providers: dict[str, object]) -> None:
+    """Workload Identity: each pool's replica ServiceAccount may act as its Google service account, which may read
+    the spec's gs:// buckets. The workload pool is the project the provider deploys to (the clusters')."""
+    bindings.load_provider("gcp")
+    from cdktn_provider_google.data_google_client_config import DataGoogleClientConfig
+    from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+    from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+
+    bound = [(pool, binding) for pool in pools if (binding := gcp_workload_binding(pool))]
+    if not bound:
+        return
+    client = DataGoogleClientConfig(scope, "client-config", provider=providers[bound[0][0].name])
+    for pool, binding in bound:
+        ServiceAccountIamMember(scope, f"{pool.name}_workload-identity", service_account_id=binding.service_account_id,
+                                role=binding.role, member=workload_member(client.project, binding.namespace,
+                                                                         binding.kubernetes_service_account),
+                                provider=providers[pool.name])
+    for grant in gcs_read_grants(pools, sources):
+        StorageBucketIamMember(scope, grant.key, bucket=grant.bucket, role=grant.role, member=grant.member,
+                               provider=providers[bound[0][0].name])

@@ -1,11 +1,12 @@
-"""AWS: each pool as an EKS managed node group with its launch template and node role (pulumi-aws)."""
+"""AWS: each pool as an EKS managed node group with its launch template and node role, and the IAM
+roles the replicas assume through IRSA (pulumi-aws)."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
 
-from stacks.facts import OWNED_BY_REBALANCE, AwsNodeGroup, aws_node_group
+from stacks.facts import OWNED_BY_REBALANCE, WEB_IDENTITY_AUDIENCE, AwsNodeGroup, aws_node_group, aws_workload_roles
 from stacks.pools import PoolDeclaration
 
 IGNORED = {"current": "scalingConfig.desiredSize"}  # the counts rebalance owns, as Pulumi property paths
@@ -45,3 +46,31 @@ def declare(pool: PoolDeclaration, provider: pulumi.ProviderResource) -> aws.eks
         launch_template={"id": template.id, "version": template.latest_version.apply(str)},
         opts=pulumi.ResourceOptions(provider=provider, depends_on=attachments,  # a node cannot join before its role may
                                     ignore_changes=[IGNORED[c] for c in OWNED_BY_REBALANCE["aws"]]))
+
+
+def declare_shared(pools: list[PoolDeclaration], sources: tuple[str, ...], providers: dict[str, pulumi.ProviderResource]) -> None:
+    """The roles of `identity.aws_role_arn` (stacks.aws.WeightsRole, in Pulumi's words)."""
+    for role in aws_workload_roles(pools, sources):
+        statements = []
+        for cluster, region in role.clusters:
+            provider = next(providers[s.pool] for s in role.subjects if (s.cluster, s.region) == (cluster, region))
+            invoke = pulumi.InvokeOptions(provider=provider)
+            issuer = aws.eks.get_cluster_output(name=cluster, opts=invoke).identities[0].oidcs[0].issuer
+            oidc = aws.iam.get_open_id_connect_provider_output(url=issuer, opts=invoke)
+            host = issuer.apply(lambda url: url.removeprefix("https://"))
+            subjects = [s.subject for s in role.subjects if (s.cluster, s.region) == (cluster, region)]
+            statements.append({
+                "effect": "Allow", "actions": ["sts:AssumeRoleWithWebIdentity"],
+                "principals": [{"type": "Federated", "identifiers": [oidc.arn]}],
+                "conditions": [{"test": "StringEquals", "variable": pulumi.Output.concat(host, ":sub"), "values": subjects},
+                               {"test": "StringEquals", "variable": pulumi.Output.concat(host, ":aud"),
+                                "values": [WEB_IDENTITY_AUDIENCE]}],
+            })
+        provider = providers[role.subjects[0].pool]  # IAM is global: any region's provider
+        trust = aws.iam.get_policy_document_output(statements=statements, opts=pulumi.InvokeOptions(provider=provider))
+        options = pulumi.ResourceOptions(provider=provider)
+        iam_role = aws.iam.Role(f"{role.key}_role", name=role.name, path=role.path, assume_role_policy=trust.json,
+                                description=role.description, tags=role.tags, opts=options)
+        if role.read_policy:
+            aws.iam.RolePolicy(f"{role.key}_read-weights", name="read-model-weights", role=iam_role.name,
+                               policy=role.read_policy, opts=options)

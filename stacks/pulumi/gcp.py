@@ -1,11 +1,13 @@
-"""GCP: each pool as a GKE node pool with guest accelerators and a GKE-installed driver (pulumi-gcp)."""
+"""GCP: each pool as a GKE node pool with guest accelerators and a GKE-installed driver, and the replicas'
+Workload Identity bindings (pulumi-gcp)."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
 
-from stacks.facts import OWNED_BY_REBALANCE, gcp_node_pool
+from stacks.facts import OWNED_BY_REBALANCE, gcp_node_pool, gcp_workload_binding, gcs_read_grants
+from stacks.gcp import workload_member
 from stacks.pools import PoolDeclaration
 
 IGNORED = {"initial": "initialNodeCount", "current": "nodeCount"}  # the counts rebalance owns, as Pulumi property paths
@@ -36,3 +38,20 @@ def declare(pool: PoolDeclaration, provider: pulumi.ProviderResource) -> gcp.con
             "metadata": facts.metadata, "oauth_scopes": list(facts.oauth_scopes),
         },
         opts=pulumi.ResourceOptions(provider=provider, ignore_changes=[IGNORED[c] for c in OWNED_BY_REBALANCE["gcp"]]))
+
+
+def declare_shared(pools: list[PoolDeclaration], sources: tuple[str, ...], providers: dict[str, pulumi.ProviderResource]) -> None:
+    """Workload Identity bindings and the weights' bucket grants (stacks.gcp.declare_shared, in Pulumi's words)."""
+    bound = [(pool, binding) for pool in pools if (binding := gcp_workload_binding(pool))]
+    if not bound:
+        return
+    provider = providers[bound[0][0].name]
+    project = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOptions(provider=provider)).project
+    for pool, binding in bound:
+        gcp.serviceaccount.IAMMember(
+            f"{pool.name}_workload-identity", service_account_id=binding.service_account_id, role=binding.role,
+            member=project.apply(lambda p, b=binding: workload_member(p, b.namespace, b.kubernetes_service_account)),
+            opts=pulumi.ResourceOptions(provider=providers[pool.name]))
+    for grant in gcs_read_grants(pools, sources):
+        gcp.storage.BucketIAMMember(grant.key, bucket=grant.bucket, role=grant.role, member=grant.member,
+                                    opts=pulumi.ResourceOptions(provider=provider))

@@ -11,6 +11,7 @@ This is what `python -m stacks --engine pulumi` prints and what the tests compar
 from __future__ import annotations
 
 import contextvars
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,9 +57,28 @@ class _StandIns(Mocks):
         return f"{args.name}-id", {**inputs, "name": name, "arn": f"arn:mock:{args.name}", "latestVersion": 1}
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:eks/getCluster:getCluster":  # the cluster's subnets, as EKS would answer
-            return {"name": args.args.get("name"), "vpcConfig": {"subnetIds": ["subnet-mock-a", "subnet-mock-b"]}}
+        if args.token == "aws:eks/getCluster:getCluster":  # the cluster's subnets and OIDC issuer, as EKS would answer
+            return {"name": args.args.get("name"), "vpcConfig": {"subnetIds": ["subnet-mock-a", "subnet-mock-b"]},
+                    "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{args.args.get('name')}"}]}]}
+        if args.token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
+            return {"arn": f"arn:mock:oidc-provider/{args.args.get('url', '').removeprefix('https://')}"}
+        if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":  # the JSON the data source would write
+            return {"json": policy_json(args.args.get("statements", []))}
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": "mock-project"}
         return {}
+
+
+def policy_json(statements: list[dict[str, Any]]) -> str:
+    """aws_iam_policy_document's statements (Pulumi's names) as the IAM policy JSON it answers with."""
+    def statement(s: dict[str, Any]) -> dict[str, Any]:
+        conditions: dict[str, dict[str, list]] = {}
+        for c in s.get("conditions", []):
+            conditions.setdefault(c["test"], {})[c["variable"]] = c["values"]
+        return {"Effect": s.get("effect", "Allow"), "Action": s.get("actions", []),
+                "Principal": {p["type"]: p["identifiers"] for p in s.get("principals", [])}, "Condition": conditions}
+
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement(s) for s in statements]})
 
 
 class _Recorder(MockMonitor):

@@ -34,6 +34,8 @@ def declare_stack(environment: Environment, provider: str) -> None:
     module = importlib.import_module(MODULES[provider])
     providers = module.providers(pools)
     pulumi.export("pools", {p.name: module.declare(p, providers[p.name]).id for p in pools})
+    if hasattr(module, "declare_shared"):  # what the provider's pools share: the replicas' workload identity
+        module.declare_shared(pools, environment.sources, providers)
 
 
 def split_stack_name(stack: str) -> tuple[str, str]:
