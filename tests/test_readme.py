@@ -129,7 +129,9 @@ def shows_status(r: Result) -> None:
     """'gateway, pools, replicas, drift': here the dry run above started nothing."""
     assert r.code == 0, r.err
     assert r.out.startswith("local: $0.000/h; gateway not running")
-    assert all(column in r.out for column in ("model", "pool", "url", "pid", "restarts", "healthy"))
+    assert all(column in r.out for column in ("healthy nodes", "requested", "model", "url", "pid", "restarts"))
+    for pool in load_spec(ENVIRONMENTS / "local.yaml").pools:
+        assert re.search(rf"│ {re.escape(pool.name)}\s+│\s+0 │\s+0 │", r.out), r.out  # its nodes: none started
 
 
 def shows_catalog_offers(r: Result) -> None:

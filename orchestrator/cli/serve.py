@@ -182,6 +182,12 @@ def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Place
     gateway = report.gateway
     console.print(f"[bold]{name}[/]: ${report.cost_per_hour:.3f}/h; gateway "
                   + (f"{gateway.url} ({'[green]healthy[/]' if gateway.healthy else '[red]down[/]'})" if gateway else "not running"))
+    pools = Table(header_style="bold")
+    for column in ("pool", "nodes", "healthy nodes", "requested"):
+        pools.add_column(column, justify="left" if column == "pool" else "right")
+    for p in report.pools:
+        pools.add_row(p.pool, str(p.nodes), str(p.healthy_nodes), "-" if p.requested is None else str(p.requested))
+    console.print(pools)
     table = Table(header_style="bold")
     for column in ("model", "pool", "url", "pid", "restarts", "healthy"):
         table.add_column(column)

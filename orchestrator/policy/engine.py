@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import regorus
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.errors import InputError
 from orchestrator.policy.errors import PolicyError
+from orchestrator.spec.reader import parse_yaml, read_text
 
 Severity = Literal["deny", "warn"]
 Namespace = Literal["terraform", "placement"]
@@ -96,9 +97,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _read_data_file(path: Path) -> dict[str, Any]:
+    """A policy data file, read as bounded as a fleet spec (orchestrator.spec.reader): size, nesting, aliases."""
     try:
-        content = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+        text = read_text(path, "policy data file")
+        content = json.loads(text) if path.suffix == ".json" else parse_yaml(text, _display(path)).data
+    except (InputError, ValueError, RecursionError) as exc:
         raise PolicyError(f"{_display(path)}: cannot read policy data ({' '.join(str(exc).split())}). To fix: make it valid JSON or YAML") from None
     if not isinstance(content, dict) or set(content) != {DATA_ROOT} or not isinstance(content[DATA_ROOT], dict):
         raise PolicyError(f"{_display(path)}: policy data files hold one mapping under `{DATA_ROOT}:`. "

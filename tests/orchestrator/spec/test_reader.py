@@ -133,3 +133,16 @@ def _error_of(path: Path) -> str:
     with pytest.raises(InputError) as caught:
         read_text(path, "fleet spec")
     return str(caught.value)
+
+
+def test_policy_data_files_are_read_as_safely(tmp_path: Path) -> None:
+    from orchestrator.policy.engine import PolicySet
+    from orchestrator.policy.errors import PolicyError
+
+    (tmp_path / "data").mkdir()
+    names = ["a", *[f"b{i}" for i in range(7)]]
+    (tmp_path / "data" / "bomb.yaml").write_text(
+        "gpufleet:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"  {name}: &{name} [{', '.join(['*' + previous] * 10)}]\n" for previous, name in zip(names, names[1:])))
+    with pytest.raises(PolicyError, match="values with every alias expanded"):
+        PolicySet([tmp_path])
