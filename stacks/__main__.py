@@ -4,6 +4,8 @@ This is also the app `cdktf.json` names, so `npx cdktn synth` runs exactly this.
 input prints the orchestrator's located messages and exits 2, never a jsii traceback.
 `--engine pulumi` runs the Pulumi programs of the same stacks under Pulumi's mocks instead
 (no CLI, no plugins) and writes what they declare into pulumi.out (`stacks.pulumi.render`).
+`--backend local` (or GPUFLEET_STACKS_BACKEND=local, which reaches the app through `npx cdktn
+synth|diff`) keeps every stack's state in a local file, to try the stacks with no state bucket.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from orchestrator.errors import GpufleetError, InputError  # noqa: E402
 from orchestrator.settings import load_settings  # noqa: E402
 
 
+BACKENDS = ("spec", "local")
+BACKEND_VARIABLE = "GPUFLEET_STACKS_BACKEND"
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__.splitlines()[0])
     parser.add_argument("--env", "-e", action="append", default=[], metavar="NAME",
@@ -31,7 +37,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                                                   "pulumi.out with --engine pulumi)")
     parser.add_argument("--engine", choices=("cdktn", "pulumi"), default="cdktn",
                         help="cdktn: synthesize Terraform JSON (default); pulumi: run the Pulumi programs under mocks")
-    return parser.parse_args(argv)
+    parser.add_argument("--backend", choices=BACKENDS, default=os.environ.get(BACKEND_VARIABLE) or "spec",
+                        help=f"where the stacks keep their state: spec (each cloud's, as stacks.state names it; default) "
+                             f"or local (a file per stack, to try synth and diff without them); default from {BACKEND_VARIABLE}")
+    args = parser.parse_args(argv)
+    if args.backend not in BACKENDS:
+        parser.error(f"{BACKEND_VARIABLE}={args.backend!r} is not a backend; allowed: {', '.join(BACKENDS)}")
+    return args
 
 
 def _spec_files(args: argparse.Namespace) -> list[Path]:
@@ -53,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         from stacks.app import build_app, load_environment, stack_name  # after argument errors: importing cdktn starts node
 
         environments = [load_environment(path) for path in files]
-        app = build_app(environments, args.outdir)
+        app = build_app(environments, args.outdir, local_state=args.backend == "local")
         app.synth()
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -62,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed: {exc}", file=sys.stderr)
         return 1
     stacks = [stack_name(e.name, p) for e in environments for p in e.by_provider()]
-    print(f"synthesized into {Path(app.outdir) / 'stacks'}: {', '.join(stacks) or 'no stacks'}")
+    where = " (state: local files)" if args.backend == "local" else ""
+    print(f"synthesized into {Path(app.outdir) / 'stacks'}{where}: {', '.join(stacks) or 'no stacks'}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Each stack (`hybrid-aws`, `hybrid-gcp`, `hybrid-azure`, `hybrid-onprem`, `local-local`)
 declares its environment's pools of one provider with that provider's construct, keeps
-its state in that provider's backend (`stacks.backends`), and outputs `pools`: per pool,
+its state in that provider's backend (`stacks.state`; a local file with `local_state`), and outputs `pools`: per pool,
 the identifiers `rebalance` needs to resize it (cluster, node pool, region, resource id).
 Local pools run on this machine; their stack declares nothing and only outputs them, so
 every environment is read the same way.
@@ -23,9 +23,10 @@ from constructs import Construct
 
 from orchestrator.errors import InputError
 from stacks import bindings
-from stacks.backends import attach_backend, backend_for
+from stacks.backends import attach_backend
 from stacks.environment import Environment, load_environment, stack_name
 from stacks.pools import PoolDeclaration
+from stacks.state import backend_for
 
 __all__ = ["Environment", "FleetStack", "build_app", "load_environment", "stack_name"]
 
@@ -47,10 +48,11 @@ def local_identifiers(pool: PoolDeclaration) -> dict[str, str]:
 class FleetStack(TerraformStack):
     """One environment's pools of one provider."""
 
-    def __init__(self, scope: Construct, environment: str, provider: str, pools: list[PoolDeclaration]):
-        name = stack_name(environment, provider)
+    def __init__(self, scope: Construct, environment: Environment, provider: str, pools: list[PoolDeclaration], *,
+                 local_state: bool = False):
+        name = stack_name(environment.name, provider)
         super().__init__(scope, name)
-        attach_backend(self, backend_for(name, provider, pools))
+        attach_backend(self, backend_for(name, provider, pools, environment.state, local=local_state))
         identifiers = {}
         if provider in CONSTRUCTS:
             module_name, class_name = CONSTRUCTS[provider]
@@ -72,9 +74,11 @@ def project_context() -> dict:
     return {**project.get("context", {}), "targetVersions": project["targetVersions"]}
 
 
-def build_app(environments: list[Environment], outdir: str | None = None, *, trim: bool = True) -> App:
+def build_app(environments: list[Environment], outdir: str | None = None, *, trim: bool = True,
+              local_state: bool = False) -> App:
     """An app with every stack of the environments. Without `outdir`, cdktn's default: the CLI's
-    CDKTF_OUTDIR, else `cdktf.out`. `trim=False` loads whole provider assemblies (benchmarks only)."""
+    CDKTF_OUTDIR, else `cdktf.out`. `trim=False` loads whole provider assemblies (benchmarks only).
+    `local_state`: every stack keeps its state in a local file (trying it out, no cloud account)."""
     names = [e.name for e in environments]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -87,5 +91,5 @@ def build_app(environments: list[Environment], outdir: str | None = None, *, tri
         for provider, pools in environment.by_provider().items():
             if not trim and provider in bindings.PACKAGES:
                 bindings.load_provider(provider, trim=False)
-            FleetStack(app, environment.name, provider, pools)
+            FleetStack(app, environment, provider, pools, local_state=local_state)
     return app

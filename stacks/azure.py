@@ -14,7 +14,7 @@ from stacks import bindings
 from stacks.facts import OWNED_BY_REBALANCE, AzureNodePool, azure_node_pool
 from stacks.pools import PoolDeclaration
 
-IGNORED = {"current": "node_count"}  # the counts rebalance owns, as Terraform paths
+IGNORED = {"current": "node_count", "floor": "min_count"}  # the counts rebalance owns, as Terraform paths
 
 
 def node_pool_args(pool: AzureNodePool) -> dict:

@@ -8,10 +8,16 @@ programs (`stacks/pulumi/`) only spell these facts in their engine's vocabulary,
 two cannot drift: a new label, a renamed node group or another volume size changes here,
 once. `tests/stacks/pulumi/test_parity.py` compares the two renderings field by field.
 
-Node counts: the spec sets the bounds; the current count (and GKE's initial count, which
-would recreate the pool when changed) belongs to `rebalance`, which scales between them.
-`OWNED_BY_REBALANCE` names those counts; each renderer maps them to its engine's field and
-tells the engine to ignore changes to it (`lifecycle.ignore_changes`, `ignoreChanges`).
+Node counts have one owner, `rebalance`, which scales every cloud pool between the spec's
+bounds (docs/providers.md, "Who owns what"). `OWNED_BY_REBALANCE` names, per provider, every
+count it writes, so the stacks ignore exactly those (`lifecycle.ignore_changes`,
+`ignoreChanges`) and a deploy after a rebalance changes nothing: the current count (EKS
+desired size, GKE node count, AKS count), AKS's autoscaler floor (`minCount`, which rebalance
+sets to the planned count because AKS takes no manual count while its autoscaler is on), and
+GKE's initial count (not written by rebalance, but changing it would recreate the pool).
+GKE pools get no cluster autoscaler: GKE's would remove nodes rebalance sized (those it adds
+ahead of the replicas' pods look idle) down to its own minimum, which a resize does not move.
+`tests/stacks/test_controllers.py` records what the providers send and compares.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from orchestrator.errors import InputError
 from stacks.pools import LABEL_PREFIX, PoolDeclaration, Taint, bounded_name, gpu_resource, gpu_taint
 
-OWNED_BY_REBALANCE = {"aws": ("current",), "gcp": ("initial", "current"), "azure": ("current",)}
+OWNED_BY_REBALANCE = {"aws": ("current",), "gcp": ("initial", "current"), "azure": ("current", "floor")}
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,8 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # acces
 
 @dataclass(frozen=True)
 class GcpNodePool:
-    """A GKE node pool in a regional cluster, pinned to `zone` when the spec names one. Autoscaling
-    bounds are totals over its zones, so they mean what min_nodes/max_nodes mean. Nodes are
+    """A GKE node pool in a regional cluster, pinned to `zone` when the spec names one, sized by
+    rebalance alone (no cluster autoscaler: see the module docstring). Nodes are
     shielded, private (no public IPs) and expose only the GKE metadata server (Workload
     Identity, never the node's service account). GKE taints GPU nodes itself, so gpufleet's
     GPU taint is not among `taints`."""
@@ -130,7 +136,6 @@ class GcpNodePool:
     location: str
     node_locations: tuple[str, ...]
     sizing: Sizing
-    location_policy: str  # spot: ANY (take capacity wherever it is); else BALANCED
     auto_repair: bool
     auto_upgrade: bool
     private_nodes: bool
@@ -172,7 +177,7 @@ def gcp_node_pool(pool: PoolDeclaration) -> GcpNodePool:
     return GcpNodePool(
         pool=pool, name=pool.name, cluster=pool.cluster, location=spec.region,
         node_locations=(spec.zone,) if spec.zone else (), sizing=Sizing(spec.min_nodes, spec.max_nodes),
-        location_policy="ANY" if spot else "BALANCED", auto_repair=True, auto_upgrade=True, private_nodes=True,
+        auto_repair=True, auto_upgrade=True, private_nodes=True,
         machine_type=spec.instance_type or "", spot=spot,
         accelerator_type=accelerator_type(spec.instance_type or "", pool.gpu), accelerator_count=pool.gpus_per_node,
         driver_version="LATEST", labels=pool.labels, taints=tuple(t for t in pool.taints if t != gpu_taint(pool.gpu)),

@@ -1,7 +1,7 @@
 """GCP: a GPU pool is a GKE node pool with guest accelerators and a GKE-installed driver.
 
 What the pool is (`stacks.facts.GcpNodePool`: the cluster and zones it joins, machine and
-accelerators, autoscaling totals, private shielded nodes with Workload Identity, the node
+accelerators, private shielded nodes with Workload Identity, the node
 counts left to the orchestrator) is shared with the Pulumi program; this module spells it
 as the Terraform payload, and `GcpGpuPool` wires it.
 """
@@ -25,10 +25,6 @@ def node_pool_args(pool: GcpNodePool) -> dict:
         "location": pool.location,
         **({"node_locations": list(pool.node_locations)} if pool.node_locations else {}),
         "initial_node_count": pool.sizing.initial,
-        "autoscaling": {
-            "total_min_node_count": pool.sizing.min_nodes, "total_max_node_count": pool.sizing.max_nodes,
-            "location_policy": pool.location_policy,
-        },
         "management": {"auto_repair": pool.auto_repair, "auto_upgrade": pool.auto_upgrade},
         "network_config": {"enable_private_nodes": pool.private_nodes},
         "node_config": {

@@ -22,21 +22,25 @@ def dashboard(
     days: DaysOption = None,
     collect: Annotated[bool, typer.Option(help="Collect the replicas' token counters into the ledger while serving.")] = True,
 ) -> None:
-    """Serve the spend dashboard: spend by provider over time, $/1M tokens, planned vs billed, capacity shares,
-    savings against one cloud, utilization per pool; Prometheus metrics at /metrics.
+    """Serve the dashboard: spend by provider over time, $/1M tokens, planned vs billed, capacity shares,
+    savings against one cloud, utilization per pool; serving against the SLO (TTFT/TPOT p50/p95, queue,
+    KV cache, request rate against the plan, replays) per replica and pool; Prometheus metrics at /metrics.
 
     The page is self-contained (charts drawn as SVG on the server, nothing loaded from elsewhere);
-    `orchestrator spend report --html FILE` writes the same page to a file.
+    `orchestrator spend report --html FILE` writes its spend part to a file.
     """
     from orchestrator.dashboard import Dashboard, DashboardServer, TokenCollector, dashboard_token
+    from orchestrator.dashboard.serving import ServingMonitor
+    from orchestrator.plan_store import latest_placement
 
     settings = load_settings()
     _path, _fleet, name, store = open_spend(env, spec)
     host = host or settings.dashboard_host
     port = settings.dashboard_port if port is None else port
     token, generated = dashboard_token(settings, host)
+    serving = ServingMonitor(store, name, lambda: latest_placement(settings, name))
     app = Dashboard(store, name, days or settings.spend_window_days, settings.dashboard_refresh_s,
-                    settings.billing_tolerance_ratio, token)
+                    settings.billing_tolerance_ratio, token, serving=serving)
     try:
         server = DashboardServer((host, port), app)
     except OSError as exc:
@@ -57,4 +61,5 @@ def dashboard(
         if collector is not None:
             collector.stop()
         server.server_close()
+        serving.close()
         store.close()

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from html import escape
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+TARGET = "#D55E00"  # target lines (an SLO): vermilion, dashed
 WIDTH = 720
+CHAR_W = 6.6  # a label character's mean width at FONT px, for the space bar labels take
+MAX_LABEL = 44  # longer bar labels are cut (their <title> has them whole)
 FONT = 12
 
 
@@ -123,23 +126,30 @@ def _axis_y(top_value: float, left: float, right: float, top: float, plot_h: flo
 
 
 def bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], label: str,
-         fmt: Callable[[float], str] = usd, max_value: float | None = None) -> Chart:
-    """Horizontal bars: one group per category, one bar per series (None: no bar, e.g. no tokens)."""
+         fmt: Callable[[float], str] = usd, max_value: float | None = None,
+         targets: Sequence[float | None] = (), target_label: str = "target") -> Chart:
+    """Horizontal bars: one group per category, one bar per series (None: no bar, e.g. no tokens).
+
+    `targets` (one per category, None for none) draws a dashed line across the category's bars
+    at that value (class `target`), e.g. the SLO a latency must stay under.
+    """
     names = list(series)
     points = sum(1 for values in series.values() for v in values if v is not None)
     if not categories or points == 0:
         return Chart("", 0)
-    left, right, top, bar_h, gap = 190, 70, 8, 14, 10
+    fits = min(MAX_LABEL, max(len(c) for c in categories))  # characters of the longest label shown whole
+    left, right, top, bar_h, gap = max(190, 16 + round(CHAR_W * fits)), 70, 8, 14, 10
     group_h = bar_h * len(names) + gap
-    legend_h = 22 if len(names) > 1 else 0
+    has_targets = any(t is not None for t in targets)
+    legend_h = 22 if len(names) > 1 or has_targets else 0
     height = top + group_h * len(categories) + legend_h + 4
     biggest = max((v for values in series.values() for v in values if v is not None), default=0.0)
-    scale_max = max_value or nice_max(biggest)
+    scale_max = max_value or nice_max(max([biggest, *(t for t in targets if t is not None)]))
     plot_w = WIDTH - left - right
     body = []
     for c, category in enumerate(categories):
         y0 = top + c * group_h
-        shown = category if len(category) <= 28 else category[:27] + "…"
+        shown = category if len(category) <= fits else category[:fits - 1] + "…"
         body.append(f'<text x="{left - 8}" y="{y0 + group_h / 2:.1f}" text-anchor="end"><title>{escape(category)}</title>'
                     f"{escape(shown)}</text>")
         for k, name in enumerate(names):
@@ -151,8 +161,19 @@ def bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], l
             body.append(f'<rect class="mark" x="{left}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour(k)}">'
                         f"<title>{escape(category)} · {escape(name)}: {escape(fmt(value))}</title></rect>"
                         f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 4:.1f}">{escape(fmt(value))}</text>')
-    if len(names) > 1:
-        body.extend(_legend(names, height - 8, left))
+        target = targets[c] if c < len(targets) else None
+        if target is not None:
+            x = left + plot_w * min(target, scale_max) / scale_max
+            body.append(f'<line class="target" x1="{x:.1f}" x2="{x:.1f}" y1="{y0 - 3:.1f}" y2="{y0 + bar_h * len(names) + 1:.1f}" '
+                        f'stroke="{TARGET}" stroke-width="2" stroke-dasharray="4 3"><title>{escape(category)} · '
+                        f"{escape(target_label)}: {escape(fmt(target))}</title></line>")
+    if len(names) > 1 or has_targets:
+        legend = _legend(names, height - 8, left) if len(names) > 1 else []
+        x = left + sum(24 + 7 * len(name) for name in names) if len(names) > 1 else left
+        legend.append(f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{height - 12:.1f}" y2="{height - 12:.1f}" stroke="{TARGET}" '
+                      f'stroke-width="2" stroke-dasharray="4 3"/><text x="{x + 20:.1f}" y="{height - 8:.1f}">'
+                      f"{escape(target_label)}</text>" if has_targets else "")
+        body.extend(legend)
     return Chart(_svg(height, label, body), points)
 
 

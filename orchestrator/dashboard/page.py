@@ -1,7 +1,8 @@
-"""The spend page: one self-contained HTML document (inline CSS and SVG) rendered from a `SpendSummary`.
+"""The dashboard page: one self-contained HTML document (inline CSS and SVG) rendered from a `SpendSummary`,
+and, when served live, a `ServingSummary` (latency against the SLO, queue, KV cache, rate against the plan).
 
-The dashboard serves it live (reloading itself) and `spend report --html` writes the same
-document to a file. A Content-Security-Policy forbids every external load, so a page that
+The dashboard serves it live (reloading itself) and `spend report --html` writes the spend part
+as a file. A Content-Security-Policy forbids every external load, so a page that
 works here works offline, in a mail attachment, or behind a proxy.
 """
 
@@ -11,6 +12,7 @@ import datetime as dt
 from html import escape
 
 from orchestrator.dashboard.charts import Chart, bars, count, percent, share_bars, stacked_area, usd
+from orchestrator.dashboard.serving import ServingRow, ServingSummary
 from orchestrator.ledger.summary import SpendSummary
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -39,12 +41,13 @@ table { border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 8px
 th, td { text-align: right; padding: 3px 6px; border-bottom: 1px solid var(--line); }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
 .ok { color: #00734f; } .over, .under, .unplanned { color: #b34700; } .unbilled { color: var(--muted); }
+main > h2 { grid-column: 1 / -1; margin: 12px 0 0; font-size: 18px; }
 footer { padding: 0 28px 24px; color: var(--muted); font-size: 12px; }
 """
 
 
-def render_page(summary: SpendSummary, refresh_s: int = 0) -> str:
-    """The whole document; `refresh_s` > 0 makes it reload itself (the live dashboard)."""
+def render_page(summary: SpendSummary, refresh_s: int = 0, serving: ServingSummary | None = None) -> str:
+    """The whole document; `refresh_s` > 0 makes it reload itself (the live dashboard); `serving` adds its part."""
     reload = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s > 0 else ""
     window = f"{_when(summary.start)} – {_when(summary.end)} UTC, per {summary.bucket}"
     sections = [
@@ -75,9 +78,10 @@ def render_page(summary: SpendSummary, refresh_s: int = 0) -> str:
 <main>
 {_kpis(summary)}
 {"".join(sections)}
+{_serving(serving) if serving is not None else ""}
 </main>
 <footer>Cost = nodes × the price in force (catalog or spec; on-prem amortized from the spec's cost_per_hour), accrued per hour
-from the applied placements. Tokens from the replicas' vLLM counters. Billed from imported FOCUS exports.</footer>
+from the applied placements. Tokens from the replicas' vLLM counters. Billed from imported FOCUS exports.{_SERVING_FOOTER if serving is not None else ""}</footer>
 </body></html>
 """
 
@@ -177,3 +181,116 @@ def _utilization(s: SpendSummary) -> Chart:
     pools = s.utilization[:MOST_POOLS]
     return bars([p.pool for p in pools], {"utilization": [p.utilization for p in pools]}, "GPU utilization per pool",
                 fmt=percent, max_value=1.0)
+
+
+_SERVING_FOOTER = (" Latency, queue and KV cache from the replicas' vLLM /metrics (quantiles from the histograms, as "
+                   "Prometheus' histogram_quantile); SLO and planned rate from the latest plan; replays from the state database.")
+REPLAY_ATTAINMENT_TARGET = 0.95  # a p95 SLO: 95 % of requests within it
+
+
+def _serving(s: ServingSummary) -> str:
+    """The serving part: latency (with each model's SLO), request rate against the plan, queue, KV cache, replays."""
+    live = s.rows
+    replays = [(view, m) for view in s.replays[:1] for m in view.report.models]  # the latest replay, per model
+    slo = {t.model: t for t in s.targets}
+    names = [_row_name(r) for r in live] + [f"{m.model} · replay {_when(v.started_at)}" for v, m in replays]
+
+    def latency(p50: str, p95: str, target: str) -> tuple[dict[str, list[float | None]], list[float | None]]:
+        series = {"p50": [getattr(r, p50) for r in live] + [getattr(m, p50) for _, m in replays],
+                  "p95": [getattr(r, p95) for r in live] + [getattr(m, p95) for _, m in replays]}
+        targets = [getattr(slo[r.model], target) if r.model in slo else None for r in live]
+        return series, targets + [getattr(m, "slo_" + target) for _, m in replays]
+
+    ttft, ttft_slo = latency("ttft_p50_ms", "ttft_p95_ms", "ttft_p95_ms")
+    tpot, tpot_slo = latency("tpot_p50_ms", "tpot_p95_ms", "tpot_p95_ms")
+    window = _window(live)
+    note = _scrape_note(s)
+    cards = [
+        _card("ttft", "Time to first token, p50 and p95", f"Per pool (its replicas' histograms added) and per replica, {window}; "
+              "then the latest replay per model. Dashed: the model's SLO on p95.",
+              bars(names, ttft, "time to first token", fmt=_ms, targets=ttft_slo, target_label="SLO p95"), note),
+        _card("tpot", "Time per output token, p50 and p95", f"Per request (vLLM's request_time_per_output_token), {window}; "
+              "then the latest replay. Dashed: the model's SLO on p95.",
+              bars(names, tpot, "time per output token", fmt=_ms, targets=tpot_slo, target_label="SLO p95")),
+        _card("request-rate", "Request rate against the plan", f"Finished requests/s {window} (a replay: offered); "
+              "beside what the latest plan routes to the pool and what its replicas there sustain within the SLO.",
+              _rates(s, live, replays)),
+        _card("queue", "Requests waiting and running", "Now, per pool (summed) and per replica: a queue that stays "
+              "above zero is latency the SLO pays for.", bars([_row_name(r) for r in live],
+                                                             {"waiting": [r.waiting for r in live],
+                                                              "running": [r.running for r in live]},
+                                                             "requests waiting and running", fmt=_number)),
+        _card("kv-cache", "KV-cache use", "Now, per pool (mean of its replicas) and per replica; near 100 % vLLM "
+              "preempts or queues requests.", bars([_row_name(r) for r in live], {"KV cache": [r.kv_cache_use for r in live]},
+                                                   "KV-cache use", fmt=percent, max_value=1.0)),
+        _card("replay-attainment", "Replays: requests within the SLO", "Share of each model's replayed requests within "
+              "its TTFT and TPOT SLO, newest first (orchestrator replay). Dashed: 95 %.", _attainment(s), _replay_table(s)),
+    ]
+    return "<h2>Serving against the SLO</h2>" + "".join(cards)
+
+
+def _row_name(r: ServingRow) -> str:
+    if r.replica is None:
+        return f"{r.model} · {r.pool}" + (f" ({r.replicas} replicas)" if r.replicas > 1 else "")
+    return "↳ " + r.replica.split("://", 1)[-1]
+
+
+def _window(rows: list[ServingRow]) -> str:
+    windows = [r.window_s for r in rows]
+    if not rows or None in windows:
+        return "since each replica started (the next refresh shows the window between the two)"
+    return f"over the last {max(w for w in windows if w is not None):.0f} s"
+
+
+def _scrape_note(s: ServingSummary) -> str:
+    if s.replicas_known == 0:
+        return "<p>No ready replica is recorded for this environment (<code>orchestrator up</code>).</p>"
+    if s.unreachable:
+        return f"<p>Not answering /metrics: {escape(', '.join(s.unreachable))}.</p>"
+    return ""
+
+
+def _rates(s: ServingSummary, live: list[ServingRow], replays: list) -> Chart:
+    promise = {(p.model, p.pool): p for p in s.promises}
+    pools = [r for r in live if r.replica is None]
+    planned_only = [p for p in s.promises if not any((r.model, r.pool) == (p.model, p.pool) for r in pools)]
+    names = ([_row_name(r) for r in pools] + [f"{p.model} · {p.pool} (none answering)" for p in planned_only]
+             + [f"{m.model} · replay {_when(v.started_at)}" for v, m in replays])
+    plans = [promise.get((r.model, r.pool)) for r in pools] + planned_only
+    series = {"measured": [r.requests_per_s for r in pools] + [None] * len(planned_only) + [m.offered_rps for _, m in replays],
+              "planned": [p.planned_rps if p else None for p in plans] + [m.plan.planned_rps if m.plan else None for _, m in replays],
+              "capacity": [p.capacity_rps if p else None for p in plans] + [m.plan.capacity_rps if m.plan else None for _, m in replays]}
+    return bars(names, series, "request rate against the plan", fmt=lambda v: f"{v:.2f} req/s")
+
+
+def _attainment(s: ServingSummary) -> Chart:
+    rows = [(v, m) for v in s.replays for m in v.report.models]
+    return bars([f"{m.model} · {_when(v.started_at)} ×{v.report.scale:g}" for v, m in rows],
+                {"within SLO": [m.attainment for _, m in rows]}, "replayed requests within the SLO", fmt=percent,
+                max_value=1.0, targets=[REPLAY_ATTAINMENT_TARGET] * len(rows), target_label="95 %")
+
+
+def _replay_table(s: ServingSummary) -> str:
+    if not s.replays:
+        return "<p>No replay stored yet (<code>orchestrator replay --trace FILE</code>).</p>"
+    body = "".join(
+        f"<tr><td>{_when(v.started_at)}</td><td>{escape(m.model)}</td><td>{v.report.scale:g}×</td><td>{m.requests}</td>"
+        f"<td>{m.errors}</td><td>{_ms_or_dash(m.ttft_p95_ms)} / {_ms(m.slo_ttft_p95_ms)}</td>"
+        f"<td>{_ms_or_dash(m.tpot_p95_ms)} / {_ms(m.slo_tpot_p95_ms)}</td><td>{percent(m.attainment)}</td>"
+        f'<td class="{"ok" if m.meets_slo else "over"}">{"met" if m.meets_slo else "missed"}</td></tr>'
+        for v in s.replays for m in v.report.models)
+    return ("<table><thead><tr><th>started</th><th>model</th><th>scale</th><th>requests</th><th>errors</th>"
+            "<th>TTFT p95 / SLO</th><th>TPOT p95 / SLO</th><th>within</th><th>SLO</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _ms_or_dash(value: float | None) -> str:
+    return "—" if value is None else _ms(value)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

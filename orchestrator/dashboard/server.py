@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orchestrator.dashboard.metrics import spend_registry
+from orchestrator.dashboard.metrics import dashboard_registry
 from orchestrator.dashboard.page import CSP, render_page
+from orchestrator.dashboard.serving import ServingMonitor
 from orchestrator.ledger import Window, collect_tokens, spend_summary
 from orchestrator.settings import Settings
 from orchestrator.state import StateStore
@@ -82,14 +83,15 @@ class Dashboard:
     tolerance: float
     token: str | None = None
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    serving: ServingMonitor | None = None  # the serving part of the page and its plan metrics; None: spend only
 
     def __post_init__(self) -> None:
-        self.registry = spend_registry(self.store, self.environment)
+        self.registry = dashboard_registry(self.store, self.environment, self.serving.latest_placement if self.serving else None)
 
     def page(self) -> str:
         now = self.now()
         summary = spend_summary(self.store, self.environment, Window.last_days(self.window_days, now), now, self.tolerance)
-        return render_page(summary, self.refresh_s)
+        return render_page(summary, self.refresh_s, self.serving.summary(now) if self.serving else None)
 
     def metrics(self) -> bytes:
         return generate_latest(self.registry)

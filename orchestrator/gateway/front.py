@@ -221,6 +221,11 @@ class GatewayFront:
             finally:
                 upstream.release()
         kept = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+        if upstream.content_type != "text/event-stream":  # one JSON body: sent whole, without a stream's machinery
+            try:
+                return Response(await upstream.read(), status_code=upstream.status, headers=kept)
+            finally:
+                upstream.release()
         return StreamingResponse(_relay(upstream), status_code=upstream.status, headers=kept)
 
 

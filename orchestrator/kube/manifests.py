@@ -12,6 +12,11 @@ model:
   through the Prometheus adapter with `PROMETHEUS_ADAPTER_RULE`. It adds a pod within a
   minute of a queue building and removes one only after five quiet minutes.
 
+One owner per count: the HPA owns the Deployment's `replicas`, and the plan owns the HPA's
+floor (`minReplicas`). So the rendered Deployment states no `replicas`: Argo CD or Flux
+would otherwise reset the HPA's count at every sync. (rebalance, when it finds such an HPA
+on the cluster, writes the floor on it too: providers/kubernetes/provider.py.)
+
 The gateway's API key is read from the Secret `gpufleet-gateway` (key `api-key`) and a pool's
 `identity.secret` from the Secret it names: neither is rendered (keys stay out of Git); create
 them in the namespace (rebalance creates the first itself).
@@ -89,6 +94,7 @@ def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settin
                               max_model_len=model.max_model_len)
         objects = replica_objects(pool, model.name, replica, row.count, settings, api_key=True)
         base = objects[-1]
+        del base["spec"]["replicas"]  # the HPA's to set, from the planned floor up
         capacity = (pool.max_nodes * (pool.gpus_per_node or tp)) // tp
         for body in objects:  # the pool's ServiceAccount and claim once
             key = (body["kind"], body["metadata"]["name"])

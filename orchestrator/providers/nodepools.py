@@ -69,6 +69,7 @@ class GroupState:
     busy: str | None = None           # what the cloud is still doing to the group; None: idle
     failure: ProviderError | None = None  # why the group cannot reach `target` (quota, stockout), if it says
     parts: tuple[Any, ...] = ()       # the cloud's sub-groups (a GKE pool's per-zone instance groups)
+    autoscaled: bool = False          # the cloud's own autoscaler sizes the group too
 
 
 class GroupScaler(NodePoolScaler):

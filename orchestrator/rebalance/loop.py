@@ -83,13 +83,17 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     from orchestrator.rebalance.execute import StepFailed
     from orchestrator.rebalance.journal import environment_lock, last_applied, open_run
     from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
-    from orchestrator.state import state_url
+    from orchestrator.state import open_state, state_url
 
     ui = ui or RebalanceUI()
     catalog = load_price_catalog(settings.catalog_dir)
     fleet, inputs = load_inputs(path, catalog, settings.profiles_dir)
-    url = state_url(settings, inputs.environment, fleet.state.url)
-    store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
+    if dry_run and fleet.state.url is None and not (settings.state_dir(inputs.environment) / "state.db").exists():
+        url = "sqlite://"  # never rebalanced: a preview reads an empty database in memory instead of making the file
+        store = open_state(url)
+    else:
+        url = state_url(settings, inputs.environment, fleet.state.url)
+        store = open_ledger(settings, inputs.environment, fleet.state.url)  # the state database, ledger tables included
     try:
         providers = providers_for(fleet, inputs.environment, store, url, settings)
         if demand is not None and demand.active:

@@ -321,6 +321,26 @@ class State(StrictModel):
     url: str | None = Field(None, description="SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...); default: an SQLite file in the environment's state directory.")
 
 
+class StateBackend(StrictModel):
+    """Where the stacks keep their Terraform state (docs/stacks.md, "State backends"). Names are global
+    to each cloud, so set them, or a prefix unique to your organisation; each cloud's naming rules are
+    checked when the stacks are synthesized."""
+
+    prefix: str | None = Field(None, max_length=40, description="Organisation-unique prefix of the names not set below: <prefix>-gpufleet-tfstate-<env> (S3 and GCS buckets, the Azure resource group), <prefix>gpufleet<env> cut to 24 characters (the Azure storage account).")
+    aws_bucket: str | None = Field(None, max_length=63, description="S3 bucket of the AWS stack's state.")
+    aws_region: str | None = Field(None, max_length=30, description="Region of that bucket. Unset: the region of the environment's first AWS pool.")
+    gcp_bucket: str | None = Field(None, max_length=222, description="GCS bucket of the GCP stack's state.")
+    azure_resource_group: str | None = Field(None, max_length=90, description="Resource group of the Azure state's storage account.")
+    azure_storage_account: str | None = Field(None, max_length=24, description="Storage account of the Azure stack's state.")
+    azure_container: str | None = Field(None, max_length=63, description="Blob container of the Azure stack's state. Unset: tfstate.")
+
+
+class Stacks(StrictModel):
+    """How `python -m stacks` declares the environment's node pools."""
+
+    state: StateBackend = Field(default_factory=StateBackend, description="Where each stack keeps its Terraform state.")
+
+
 class Policies(StrictModel):
     """Rego guardrails run before a plan is applied."""
 
@@ -372,5 +392,6 @@ class FleetSpec(StrictModel):
     demand: list[Demand] = Field(default_factory=list)
     budget: Budget = Field(default_factory=Budget)
     state: State = Field(default_factory=State)
+    stacks: Stacks = Field(default_factory=Stacks, description="The stacks' settings: where they keep their state.")
     policies: Policies = Field(default_factory=Policies)
     routing: Routing | None = Field(None, description="Realize the plan's traffic shares after a rebalance (weighted DNS, gateways). Unset: routes are left alone.")

@@ -48,9 +48,11 @@ node_pools[address] := pool if {
 		"tags": object.get(config, "resource_labels", {}),
 		"labels": object.get(config, "labels", {}),
 		"spot": any_truthy([object.get(config, "spot", false), object.get(config, "preemptible", false)]),
+		# With no autoscaling block (gpufleet's pools: rebalance sizes them), the pool holds
+		# only the counts the stack states; rebalance keeps to the spec's max_nodes.
 		"max_nodes": array.concat(
 			[v | some a in gpufleet.block(r, "autoscaling"); some key in ["max_node_count", "total_max_node_count"]; v := a[key]],
-			[v | v := r.node_count],
+			[v | some key in ["node_count", "initial_node_count"]; v := r[key]],
 		),
 		"instance_types": {t | t := config.machine_type},
 		"accelerated": count(gpufleet.block(config, "guest_accelerator")) > 0,

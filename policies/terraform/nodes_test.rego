@@ -31,3 +31,14 @@ test_warns_when_the_count_is_not_literal if {
 	count(nodes.deny) == 0 with input as stack
 	fixtures.subjects(nodes.warn) == {"azurerm_kubernetes_cluster_node_pool.a100"} with input as stack
 }
+
+test_a_gke_pool_without_autoscaler_is_checked_by_its_stated_counts if {
+	manual := json.patch(fixtures.gcp, [
+		{"op": "remove", "path": "/resource/google_container_node_pool/h100/autoscaling"},
+		{"op": "add", "path": "/resource/google_container_node_pool/h100/initial_node_count", "value": 0},
+	])
+	count(nodes.warn) == 0 with input as manual with data.gpufleet.environment as "hybrid"
+	count(nodes.deny) == 0 with input as manual with data.gpufleet.environment as "hybrid"
+	big := json.patch(manual, [{"op": "replace", "path": "/resource/google_container_node_pool/h100/initial_node_count", "value": 20}])
+	count(nodes.deny) == 1 with input as big with data.gpufleet.environment as "hybrid"
+}

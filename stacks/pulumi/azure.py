@@ -8,7 +8,7 @@ import pulumi_azure_native as azure
 from stacks.facts import OWNED_BY_REBALANCE, azure_node_pool
 from stacks.pools import PoolDeclaration
 
-IGNORED = {"current": "count"}  # the counts rebalance owns, as Pulumi property paths
+IGNORED = {"current": "count", "floor": "minCount"}  # the counts rebalance owns, as Pulumi property paths
 
 
 def providers(pools: list[PoolDeclaration]) -> dict[str, pulumi.ProviderResource]:

@@ -22,8 +22,6 @@ def declare(pool: PoolDeclaration, provider: pulumi.ProviderResource) -> gcp.con
     return gcp.container.NodePool(
         f"{pool.name}_node-pool", name=facts.name, cluster=facts.cluster, location=facts.location,
         node_locations=list(facts.node_locations) or None, initial_node_count=facts.sizing.initial,
-        autoscaling={"total_min_node_count": facts.sizing.min_nodes, "total_max_node_count": facts.sizing.max_nodes,
-                     "location_policy": facts.location_policy},
         management={"auto_repair": facts.auto_repair, "auto_upgrade": facts.auto_upgrade},
         network_config={"enable_private_nodes": facts.private_nodes},
         node_config={

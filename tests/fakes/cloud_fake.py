@@ -1,5 +1,6 @@
 """What the node-pool and Kubernetes fakes add to `http_fake`: aimed faults, slow answers, TLS, operations.
 
+- every request is recorded with its body (`requests`), so a test can read what a client wrote;
 - `FakeCloudApi.fail_next` and `delay_next` can aim at one call (method and path), so a
   test can fail any call of a resize, and can hold an answer past the client's timeout;
 - `serve(tls=...)` serves over TLS with a certificate made by `self_signed_tls` (the Azure
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 import itertools
 import json
@@ -52,8 +54,10 @@ class FakeCloudApi(FakeHttpApi):
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         path = self.call_path(request)
+        body = request.get_data(cache=True)
+        environ["wsgi.input"] = io.BytesIO(body)  # read again by an app the fake hands on to (moto)
         with self._lock:
-            self.requests.append(SeenRequest(request.method, path, dict(request.args), dict(request.headers)))
+            self.requests.append(SeenRequest(request.method, path, dict(request.args), dict(request.headers), body))
             fault = next((f for f in self._faults if f.matches(request.method, path)), None)
             if fault is not None:
                 fault.times -= 1

@@ -21,12 +21,13 @@ from werkzeug.wrappers import Request, Response
 
 @dataclass(frozen=True)
 class SeenRequest:
-    """A request as the fake received it (no body: a fake handing on to another app must not consume it)."""
+    """A request as the fake received it; `body` only where the fake keeps it (cloud fakes do, re-reading it for the app they hand on to)."""
 
     method: str
     path: str
     args: dict[str, str]
     headers: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,19 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
     GET    /apis/apps/v1/namespaces/NS/deployments/NAME
     DELETE /apis/apps/v1/namespaces/NS/deployments/NAME         its pods start terminating
     PATCH  /apis/apps/v1/namespaces/NS/deployments/NAME/scale   {"spec": {"replicas": N}}
+    POST   /apis/autoscaling/v2/namespaces/NS/horizontalpodautoscalers            create (409 if there)
+    GET    /apis/autoscaling/v2/namespaces/NS/horizontalpodautoscalers/NAME
+    PATCH  /apis/autoscaling/v2/namespaces/NS/horizontalpodautoscalers/NAME       {"spec": {...}}, merged
+    DELETE /apis/autoscaling/v2/namespaces/NS/horizontalpodautoscalers/NAME
 
 A Deployment's pods are made at once; each turns Ready `ready_delay_s` after it is made
 (status.readyReplicas follows) and, once deleted, stays Terminating for
 `terminate_delay_s`. Services, Secrets, ServiceAccounts and claims are kept as posted
 (`services`, `objects["secrets"]`, ...) and answered whole, as a real server answers them (a
-Secret's `data` included); a namespace keeps its labels (`namespaces`). Not emulated:
+Secret's `data` included); a namespace keeps its labels (`namespaces`). An HPA
+(`autoscalers`) acts as its controller would at once, and only on its bounds: the Deployment
+it targets is scaled into [minReplicas, maxReplicas] when it is made or patched (no metrics,
+no later scaling of its own). Not emulated:
 scheduling (every pod gets a node and an IP), probes, rolling updates of a changed
 template, a Service's cluster IP and endpoints, reading or updating Secrets, quotas, RBAC,
 watch, server-side apply.
@@ -49,6 +56,7 @@ _SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>
 _OBJECTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>secrets|serviceaccounts|persistentvolumeclaims)$")
 _DEPLOYMENTS = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")
 _DEPLOYMENT = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)(?P<scale>/scale)?$")
+_AUTOSCALERS = re.compile(r"^/apis/autoscaling/v2/namespaces/(?P<ns>[^/]+)/horizontalpodautoscalers(?:/(?P<name>[^/]+))?$")
 
 
 def status_body(code: int, reason: str, message: str) -> dict:
@@ -80,6 +88,7 @@ class FakeKubernetesApi(FakeCloudApi):
         self.objects: dict[str, dict[tuple[str, str], dict]] = {  # plural -> (namespace, name) -> body
             "secrets": {}, "serviceaccounts": {}, "persistentvolumeclaims": {}}
         self.secrets = self.objects["secrets"]
+        self.autoscalers: dict[tuple[str, str], dict] = {}  # (namespace, name) -> HorizontalPodAutoscaler
         self.nodes: dict[str, dict[str, str]] = {}  # name -> labels
         self._ids = itertools.count(1)
 
@@ -107,6 +116,8 @@ class FakeKubernetesApi(FakeCloudApi):
                 return json_response({"kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": items})
             if match := _DEPLOYMENT.match(request.path):
                 return self._one(request, (match["ns"], match["name"]), bool(match["scale"]))
+            if match := _AUTOSCALERS.match(request.path):
+                return self._autoscaler(request, match["ns"], match["name"])
         return json_response(status_body(404, "NotFound", f"the server could not find {request.path}"), 404)
 
     def _create_namespace(self, body: dict) -> Response:
@@ -140,6 +151,32 @@ class FakeKubernetesApi(FakeCloudApi):
         body["metadata"] |= {"namespace": namespace, "uid": f"uid-{next(self._ids)}"}
         store[(namespace, name)] = body
         return json_response(copy.deepcopy(body), 201)
+
+    def _autoscaler(self, request: Request, namespace: str, name: str | None) -> Response:
+        if name is None and request.method == "POST":
+            response = self._create_object(self.autoscalers, "horizontalpodautoscalers", namespace, request.get_json())
+            if response.status_code == 201:
+                self._hold_bounds(self.autoscalers[(namespace, request.get_json()["metadata"]["name"])])
+            return response
+        if (namespace, name) not in self.autoscalers:
+            return json_response(status_body(404, "NotFound", f'horizontalpodautoscalers.autoscaling "{name}" not found'), 404)
+        if request.method == "DELETE":
+            return json_response(self.autoscalers.pop((namespace, name)))
+        if request.method == "PATCH":
+            self.autoscalers[(namespace, name)]["spec"] |= request.get_json()["spec"]
+            self._hold_bounds(self.autoscalers[(namespace, name)])
+        return json_response(copy.deepcopy(self.autoscalers[(namespace, name)]))
+
+    def _hold_bounds(self, autoscaler: dict) -> None:
+        """What the HPA controller does first: bring its Deployment's count within its bounds."""
+        key = (autoscaler["metadata"]["namespace"], autoscaler["spec"]["scaleTargetRef"]["name"])
+        if key in self.deployments:
+            spec = autoscaler["spec"]
+            replicas = self.deployments[key]["spec"].get("replicas", 1)
+            bounded = min(max(replicas, spec.get("minReplicas", 1)), spec["maxReplicas"])
+            if bounded != replicas:
+                self.deployments[key]["spec"]["replicas"] = bounded
+                self._scale(key, bounded)
 
     def _create(self, namespace: str, body: dict) -> Response:
         name = body["metadata"]["name"]

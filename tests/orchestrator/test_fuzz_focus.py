@@ -51,7 +51,7 @@ def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
 
 
-@settings(max_examples=15, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.lists(rows, min_size=1, max_size=5), hurt=damage, name=st.sampled_from(FILE_NAMES), doubled=st.booleans())
 def test_import_of_a_hostile_export_fails_cleanly_or_stores_finite_costs(data: list[dict], hurt: tuple | None, name: str,
                                                                         doubled: bool) -> None:

@@ -104,7 +104,7 @@ def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # policies are read from where orchestrator runs
 
 
-@settings(max_examples=30, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=hostile_specs(), name=st.sampled_from(FILE_NAMES))
 def test_plan_of_a_hostile_spec_fails_cleanly_or_plans_finitely(text: str, name: str) -> None:
     with tempfile.TemporaryDirectory() as scratch, mock.patch.dict(os.environ, {"GPUFLEET_HOME": str(Path(scratch) / "home")}):

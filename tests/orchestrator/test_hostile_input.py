@@ -57,6 +57,13 @@ def test_a_dry_run_after_an_interrupted_run_writes_nothing(gpufleet_home: Path) 
     assert any(f"run {run.id} was interrupted" in n for n in notes)
 
 
+def test_a_dry_run_of_a_new_environment_makes_no_file(gpufleet_home: Path) -> None:
+    move, applied = rebalance_once(LOCAL, load_settings(), PlanOptions(), decide=lambda m: True, step_timeout_s=5,
+                                   dry_run=True)
+    assert applied is None and move.steps
+    assert list(gpufleet_home.rglob("*")) == []
+
+
 def test_a_resumed_run_is_stored_and_reaches_the_ledger(gpufleet_home: Path) -> None:
     store, target, _ = interrupted_run(steps=False)
     assert latest_apply(store, "local") is None

@@ -25,11 +25,11 @@ def test_labels_are_made_valid_gcp_labels():
     assert gcp_labels({"Cost.Center": "CC 4711", "owner": "ml-platform"}) == {"cost_center": "cc_4711", "owner": "ml-platform"}
 
 
-def test_spot_pool_with_driver_autoscaling_bounds_and_hardening(synthesized):
+def test_spot_pool_with_driver_and_hardening_and_no_cluster_autoscaler(synthesized):
     args = node_pool_args(gcp_node_pool(synthesized.pools["gcp-euw4-l4-spot"]))
     config = args["node_config"]
-    assert config["spot"] is True and args["autoscaling"]["location_policy"] == "ANY"
-    assert (args["autoscaling"]["total_min_node_count"], args["autoscaling"]["total_max_node_count"]) == (0, 8)
+    assert config["spot"] is True
+    assert "autoscaling" not in args and args["initial_node_count"] == 0  # rebalance alone sizes the pool
     assert config["guest_accelerator"] == [{"type": "nvidia-l4", "count": 4, "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}]
     assert config["shielded_instance_config"] == {"enable_secure_boot": True, "enable_integrity_monitoring": True}
     assert config["workload_metadata_config"] == {"mode": "GKE_METADATA"}

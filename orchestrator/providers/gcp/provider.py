@@ -7,6 +7,10 @@ group to its share (2, 2, 1), as GKE's own cluster autoscaler does. Sizes and he
 read from the instance groups, since a node pool reports neither. Both APIs answer with
 an operation, polled with its client's `get` (prompt; `operation.result()` would ignore
 a custom endpoint and block).
+
+rebalance sizes a node pool only while GKE's cluster autoscaler is off for it (as the stacks
+declare it): the autoscaler would remove nodes rebalance sized, down to its own minimum,
+which `setSize` does not move. A pool with the autoscaler on is refused, naming the fix.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, NamedTuple
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.errors import classify
 from orchestrator.providers.gcp.api import compute_clients, container_client, project, translate_errors
 from orchestrator.providers.nodepools import GroupScaler, GroupState, split_evenly
@@ -71,6 +75,7 @@ def node_pool_state(node_pool: Any, migs: list[Mig]) -> GroupState:
         target=sum(m.target_size for m in migs), nodes=sum(m.nodes for m in migs),
         healthy_nodes=sum(m.healthy_nodes for m in migs), max_size=max_size,
         busy=busy or (None if migs else "node pool has no instance groups yet"), parts=tuple(migs),
+        autoscaled=bool(autoscaling.enabled),
     )
 
 
@@ -135,6 +140,12 @@ class GkeNodePools(_GoogleScaler):
         return node_pool_state(node_pool, migs)
 
     def _request(self, pool: Pool, state: GroupState, nodes: int) -> GkeOperation | ZoneOperations:
+        if state.autoscaled:
+            raise ProviderError(
+                f"{self.where(pool)}: GKE's cluster autoscaler is on for this node pool, and it would undo the "
+                f"resize to {nodes} nodes. To fix: deploy the environment's stacks (they leave it off), or "
+                f"`gcloud container node-pools update {pool.name} --cluster {pool.cluster} --location {pool.region} "
+                "--no-enable-autoscaling`")
         zones = len(state.parts)
         if nodes % zones == 0:
             operation = self._sdk(pool, "nodePools.setSize", self._client("container").set_node_pool_size,

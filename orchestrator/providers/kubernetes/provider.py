@@ -11,6 +11,13 @@ Steps are idempotent and prompt, like every provider's (base.py):
                                Deployment); StepPending until at most n pods are left,
                                terminating ones included (they drain)
 
+A Deployment scaled by a HorizontalPodAutoscaler (one of its name, as `orchestrator manifests`
+renders it for GitOps) has one owner of its count, the HPA: rebalance then writes the plan's
+floor on the HPA (`minReplicas`, and `maxReplicas` when below it), never the Deployment's
+`replicas`. A ScaleUp still waits until the floor's pods are ready (the HPA controller raises
+the count to its floor); a ScaleDown returns once the floor is written (the HPA removes pods
+above it in its own time, never below); at 0 the HPA goes with the Deployment.
+
 Every create takes 409 (already there) as done and every delete 404 (gone), so a step cut
 short is finished by calling it again. Taking replicas out of the gateway before a ScaleDown
 is rebalance's job. A ScaleUp never scales down, nor a ScaleDown up. A Deployment whose pod
@@ -68,10 +75,14 @@ class KubernetesDeployments:
         """Move toward `step`; return once it holds, raise StepPending while pods start or drain."""
         pool = self._pool(step.pool)
         current = self._read(pool, step.model)
-        replicas = current["spec"]["replicas"] if current else 0
+        replicas = current["spec"].get("replicas", 1) if current else 0  # the API's default, where an HPA's manifest left it out
+        autoscaler = self._read_autoscaler(pool, step.model) if current is not None else None
         if isinstance(step, ScaleUp):
             if current is None:
                 self._create(pool, step)
+            elif autoscaler is not None:
+                if autoscaler["spec"].get("minReplicas", 1) < step.count:
+                    self._set_floor(pool, step.model, autoscaler, step.count)
             elif replicas < step.count:
                 self._scale(pool, step.model, replicas, step.count)
             ready = (current or {}).get("status", {}).get("readyReplicas") or 0
@@ -80,7 +91,11 @@ class KubernetesDeployments:
                                   self.settings.provider_poll_s)
             return
         if current is not None and step.count == 0:
-            self._delete(pool, step.model)
+            self._delete(pool, step.model, autoscaler=autoscaler is not None)
+        elif autoscaler is not None:
+            if autoscaler["spec"].get("minReplicas", 1) != step.count:
+                self._set_floor(pool, step.model, autoscaler, step.count)
+            return  # the HPA owns the pods above the floor
         elif current is not None and replicas > step.count:
             self._scale(pool, step.model, replicas, step.count)
         left = len(self._pods(pool, step.model))
@@ -213,12 +228,54 @@ class KubernetesDeployments:
         logger.info("deployment scaled: provider=%s region=%s pool=%s model=%s replicas=%d->%d",
                     pool.provider, pool.region, pool.name, model, current, replicas)
 
-    def _delete(self, pool: Pool, model: str) -> None:
-        """The model's Service (first: a failure leaves the Deployment, so the step is tried again), then its Deployment."""
+    def _read_autoscaler(self, pool: Pool, model: str) -> dict | None:
+        """The HorizontalPodAutoscaler of the model's Deployment (same name), or None."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        apps, _ = self._client(pool)
+        autoscaling = client.AutoscalingV2Api(apps.api_client)
+
+        def read() -> dict | None:
+            try:
+                return _json(autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                    deployment_name(model), namespace(pool.name), _preload_content=False, **self._timeout()))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return self._call(pool, "read autoscaler", read)
+
+    def _set_floor(self, pool: Pool, model: str, autoscaler: dict, floor: int) -> None:
+        """The plan's count as the HPA's minReplicas (its maxReplicas raised to it if below)."""
+        from kubernetes import client
+
+        apps, _ = self._client(pool)
+        autoscaling = client.AutoscalingV2Api(apps.api_client)
+        bounds = {"minReplicas": floor, "maxReplicas": max(floor, autoscaler["spec"]["maxReplicas"])}
+        self._call(pool, "patch autoscaler", lambda: autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+            deployment_name(model), namespace(pool.name), {"spec": bounds}, _preload_content=False, **self._timeout()))
+        logger.info("autoscaler floor set: provider=%s region=%s pool=%s model=%s replicas=%d->%d", pool.provider,
+                    pool.region, pool.name, model, autoscaler["spec"].get("minReplicas", 1), floor)
+
+    def _delete(self, pool: Pool, model: str, *, autoscaler: bool = False) -> None:
+        """The model's Service (first: a failure leaves the Deployment, so the step is tried again), its autoscaler, then its Deployment."""
+        from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
         self._delete_service(pool, deployment_name(model))
         apps, _ = self._client(pool)
+        if autoscaler:
+            def delete_autoscaler() -> None:
+                try:
+                    client.AutoscalingV2Api(apps.api_client).delete_namespaced_horizontal_pod_autoscaler(
+                        deployment_name(model), namespace(pool.name), **self._timeout())
+                except ApiException as exc:
+                    if exc.status != 404:  # already gone
+                        raise
+
+            self._call(pool, "delete autoscaler", delete_autoscaler)
 
         def delete() -> None:
             try:

@@ -5,12 +5,14 @@ Every replica and gateway runs as the leader of its own process group (vLLM's en
 workers join its group), so stopping or cleaning up after one kills everything it started,
 even when the leader itself was already killed.
 
-Every process an environment's supervisor starts, and their children, carry the
-environment's tag in their environment (`FLEET_TAG`, inherited by every descendant, kept
-across `setsid` and re-parenting). So what an environment runs is found by asking the
-kernel (`tagged`), not from remembered PIDs: a vLLM server whose entrypoint and supervisor
-were both killed is still found, and a PID reused by an unrelated process is never taken
-for ours.
+The supervisor leads a session of its own, and every process it starts runs in that
+session (in a process group of its own), carrying the environment's tag in its environment
+(`FLEET_TAG`, inherited by every descendant). So what an environment runs is found by asking
+the kernel (`tagged`), not from remembered PIDs: the tagged processes, plus every process in
+their sessions. The session catches what the tag misses: a process that renames itself
+(vLLM's `VLLM::EngineCore`, the router's `vllm::router`) overwrites the memory its
+environment is read from. A vLLM server whose entrypoint and supervisor were both killed is
+still found, and a PID reused by an unrelated process is never taken for ours.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ def free_port(avoid: Collection[int] = ()) -> int:
     raise OSError("no free port on 127.0.0.1 after 64 tries")
 
 
-def spawn(command: list[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen:
-    """Start `command` as a new process group, stdout and stderr appended to `log_path`."""
+def spawn(command: list[str], log_path: Path, env: Mapping[str, str], *, new_session: bool = False) -> subprocess.Popen:
+    """Start `command` as a new process group (in this session, or leading a new one), stdout and stderr
+    appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(env), start_new_session=True)
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=dict(env),
+                                start_new_session=new_session, process_group=None if new_session else 0)
 
 
 def alive(pid: int) -> bool:
@@ -88,15 +91,20 @@ def command_line(pid: int) -> str:
 
 
 def tagged(tag: str) -> list[psutil.Process]:
-    """Every running process (but this one) whose environment carries `FLEET_TAG=tag`."""
-    found = []
+    """Every running process (but this one) whose environment carries `FLEET_TAG=tag`, and every process
+    in a session such a process leads or led (module docstring); never one of this command's session."""
+    running, marked = [], set()
     for process in psutil.process_iter():
-        if process.pid == os.getpid():
-            continue
-        with contextlib.suppress(psutil.Error):  # gone, a zombie, or another user's
-            if process.environ().get(FLEET_TAG) == tag and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-    return found
+        with contextlib.suppress(psutil.Error, OSError):  # gone, or another user's
+            if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append((process, os.getsid(process.pid)))
+                if process.environ().get(FLEET_TAG) == tag:
+                    marked.add(process.pid)
+    # A session whose leader is tagged, or gone (the supervisor was killed) while a tagged member remains.
+    alive_pids = {p.pid for p, _ in running}
+    sessions = {sid for p, sid in running if p.pid in marked and (sid in marked or sid not in alive_pids)}
+    sessions.discard(os.getsid(0))
+    return [p for p, sid in running if p.pid in marked or sid in sessions]
 
 
 def kill_tagged(tag: str, timeout_s: float = 10.0) -> list[int]:

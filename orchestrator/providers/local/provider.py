@@ -116,7 +116,7 @@ class LocalProvider(Provider):
         lock.close()
         log_path = self.settings.state_dir(self.environment) / "logs" / "supervisor.log"
         env = dict(os.environ, GPUFLEET_HOME=str(self.settings.home), **{FLEET_TAG: self._tag})
-        process = spawn(supervisor_command(self.environment, self.state_url), log_path, env)
+        process = spawn(supervisor_command(self.environment, self.state_url), log_path, env, new_session=True)
         with self.store.session() as session:
             session.merge(SupervisorRecord(environment=self.environment, pid=process.pid, log_path=str(log_path)))
 
@@ -171,7 +171,7 @@ class LocalProvider(Provider):
         for process in tagged(self._tag):
             if process.pid != supervisor and process.pid not in owned:
                 with contextlib.suppress(psutil.Error):  # gone meanwhile
-                    strays.append(StrayProcess(process.pid, " ".join(process.cmdline())[:200]))
+                    strays.append(StrayProcess(process.pid, " ".join(process.cmdline()).strip()[:200]))
         return strays
 
     def _supervised(self) -> tuple[int | None, set[int]]:

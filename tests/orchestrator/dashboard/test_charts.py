@@ -32,3 +32,12 @@ def test_nothing_to_draw_is_an_empty_chart() -> None:
 def test_a_single_bucket_is_drawn_as_a_bar() -> None:
     chart = stacked_area(["Nov 02"], {"aws": [3.0], "gcp": [1.0]}, "x")
     assert chart.points == 2 and chart.svg.count("<polygon") == 2
+
+
+def test_bar_labels_get_the_room_they_need_up_to_a_limit() -> None:
+    short = bars(["a"], {"x": [1.0]}, "label")
+    long_name = "llama-3.1-8b · aws-use1-l4-spot (2 replicas)"
+    whole = bars([long_name], {"x": [1.0]}, "label")
+    assert 'x="190"' in short.svg and f">{long_name}</text>" in whole.svg
+    cut = bars([long_name + " and then some more"], {"x": [1.0]}, "label")
+    assert f">{long_name[:43]}…</text>" in cut.svg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -10,9 +11,10 @@ from orchestrator.dashboard import render_page
 from orchestrator.ledger import Window, open_ledger, spend_summary
 from orchestrator.settings import load_settings
 from tests.orchestrator.dashboard.conftest import NOW
-from tests.orchestrator.dashboard.seed import ENVIRONMENT
+from tests.orchestrator.dashboard.seed import ENVIRONMENT, SERVING_REPLICAS, SILENT_REPLICA, serving_monitor
 
 CHARTS = ["spend-over-time", "cost-per-million-tokens", "planned-vs-billed", "capacity-share", "savings", "utilization"]
+SERVING_CHARTS = ["ttft", "tpot", "request-rate", "queue", "kv-cache", "replay-attainment"]
 
 
 def charts(html: str) -> dict[str, int]:
@@ -58,3 +60,37 @@ def test_short_windows_are_hourly_and_long_ones_daily(seeded, days: int) -> None
     summary = spend_summary(seeded, ENVIRONMENT, Window.last_days(days, NOW), NOW, 0.05)
     assert summary.bucket == ("hour" if days == 1 else "day")
     assert charts(render_page(summary))["spend-over-time"] > 0
+
+
+def section(html: str, chart: str) -> str:
+    return html.split(f'data-chart="{chart}"', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_serving_part_draws_latency_against_the_slo_rate_against_the_plan_and_replays(seeded) -> None:
+    monitor = serving_monitor(seeded)
+    spend = spend_summary(seeded, ENVIRONMENT, Window.last_days(30, NOW), NOW, 0.05)
+    render_page(spend, serving=monitor.summary(NOW))  # the first view: since each replica started
+    html = render_page(spend, serving=monitor.summary(NOW + dt.timedelta(seconds=60)))
+    assert list(charts(html)) == CHARTS + SERVING_CHARTS
+    assert all(charts(html)[c] > 0 and marks(html)[c] > 0 for c in SERVING_CHARTS), (charts(html), marks(html))
+    ttft = section(html, "ttft")
+    assert "over the last 60 s" in ttft and SILENT_REPLICA.split("://")[1] in ttft  # the one not answering is named
+    # one SLO line per latency row: 2 pools + 3 replicas + the latest replay; the hybrid plan's 800 ms, the replay's 5 s
+    assert ttft.count('class="target"') == 2 + len(SERVING_REPLICAS) + 1
+    assert "SLO p95: 800 ms" in ttft and "SLO p95: 5,000 ms" in ttft
+    rate = section(html, "request-rate")
+    assert "llama-3.1-8b · aws-use1-l4-spot (2 replicas) · measured: 0.73 req/s" in rate  # 2 x 22 requests in 60 s
+    assert "llama-3.1-8b · aws-use1-l4-spot (2 replicas) · planned: 77.65 req/s" in rate
+    assert "qwen2.5-32b · az-weu-h100-spot (none answering)" in rate  # planned, nothing scraped
+    replays = section(html, "replay-attainment")
+    assert replays.count("<tr>") == 3 and ">missed<" in replays and ">met<" in replays
+
+
+def test_without_replicas_or_replays_the_serving_part_says_what_to_run() -> None:
+    from orchestrator.dashboard.serving import ServingMonitor
+
+    store = open_ledger(load_settings(), "empty")
+    html = render_page(spend_summary(store, "empty", Window.last_days(30, NOW), NOW, 0.05),
+                       serving=ServingMonitor(store, "empty", lambda: None).summary(NOW))
+    assert all(charts(html)[c] == 0 for c in SERVING_CHARTS)
+    assert "orchestrator up" in html and "orchestrator replay" in html

@@ -48,6 +48,13 @@ def by_kind(manifests: list[dict], kind: str) -> list[dict]:
     return [m for m in manifests if m["kind"] == kind]
 
 
+def hpa_of(manifests: list[dict], deployment: dict) -> dict:
+    """The spec of the HorizontalPodAutoscaler that scales `deployment`."""
+    (hpa,) = [m["spec"] for m in by_kind(manifests, "HorizontalPodAutoscaler")
+              if m["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]]
+    return hpa
+
+
 def test_every_pool_the_plan_uses_is_rendered_for_its_cluster(hybrid, rendered):
     spec, placement = hybrid
     used = {r.pool for r in placement.replicas if r.count > 0}
@@ -105,7 +112,7 @@ def test_every_deployment_has_identity_cache_probes_security_a_digest_and_reques
             gpus = int(container["resources"]["requests"]["nvidia.com/gpu"])
             share = pool_replica_requests(pool, gpus, catalog=catalog)
             assert container["resources"]["requests"] == {"nvidia.com/gpu": str(gpus)} | share.quantities()
-            sizes[gpus] += deployment["spec"]["replicas"]
+            sizes[gpus] += hpa_of(rendered_pool.manifests, deployment)["minReplicas"]
         # the scheduler's view: the planned pods fit the planned nodes by GPUs, CPU and memory
         free = allocatable(pool.provider, node_hardware(pool, catalog))
         assert pods_fit(free, gpus_per_node(pool, catalog), nodes[pool.name], dict(sizes)), pool.name
@@ -117,7 +124,8 @@ def test_the_deployment_runs_the_planned_replicas_with_the_gateway_key_and_drain
     deployment = by_kind(rendered[0].manifests, "Deployment")[0]
     model = deployment["metadata"]["labels"]["gpufleet.io/model"]
     planned = next(r.count for r in placement.replicas if (r.model, r.pool) == (model, pool_name))
-    assert deployment["spec"]["replicas"] == planned
+    assert "replicas" not in deployment["spec"]  # the HPA's to set: a GitOps sync must not reset it
+    assert hpa_of(rendered[0].manifests, deployment)["minReplicas"] == planned  # the plan's floor
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert pod["nodeSelector"] == {"gpufleet.io/pool": pool_name}
@@ -143,9 +151,10 @@ def test_service_budget_and_autoscaler_follow_the_deployment(rendered, settings)
     labels = deployment["spec"]["selector"]["matchLabels"]
     assert by_kind(manifests, "Service")[0] == service(deployment, settings)  # the one the provider creates
     assert by_kind(manifests, "PodDisruptionBudget")[0]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
-    hpa = by_kind(manifests, "HorizontalPodAutoscaler")[0]["spec"]
-    planned = deployment["spec"]["replicas"]
-    assert hpa["minReplicas"] == planned and planned <= hpa["maxReplicas"] <= 2 * planned
+    hpa = hpa_of(manifests, deployment)
+    planned = hpa["minReplicas"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
+    assert planned >= 1 and planned <= hpa["maxReplicas"] <= 2 * planned
     assert hpa["metrics"][0]["pods"]["metric"]["name"] == PROMETHEUS_ADAPTER_RULE["name"]["as"]
     assert hpa["behavior"]["scaleUp"]["stabilizationWindowSeconds"] <= 120  # reacts within minutes
 

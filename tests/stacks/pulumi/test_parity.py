@@ -68,7 +68,7 @@ def test_the_counts_rebalance_owns_are_ignored_in_pulumis_own_spelling(declared)
     assert ignored == {
         "aws:eks/nodeGroup:NodeGroup": ("scalingConfig.desiredSize",),
         "gcp:container/nodePool:NodePool": ("initialNodeCount", "nodeCount"),
-        "azure-native:containerservice:AgentPool": ("count",),
+        "azure-native:containerservice:AgentPool": ("count", "minCount"),
     }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.errors import (
     CapacityUnavailable, CredentialsInvalid, PoolNotFound, ProviderUnavailable, QuotaExceeded,
 )
@@ -111,6 +111,14 @@ def test_gke_never_asks_beyond_the_autoscaling_max(gcp: Gcp, backoff) -> None:
     with pytest.raises(QuotaExceeded, match="maximum of 2"):
         GkeNodePools(gcp.settings, backoff).resize(gke_pool(max_nodes=8), 3)
     assert gcp.fake.count("POST") == 0
+
+
+def test_gke_refuses_to_resize_a_pool_its_cluster_autoscaler_also_sizes(gcp: Gcp, backoff) -> None:
+    gcp.fake.add_node_pool(REGION, "gke", "gpu", ZONES[:1], max_total=4)
+    with pytest.raises(ProviderError, match="cluster autoscaler is on .* --no-enable-autoscaling"):
+        GkeNodePools(gcp.settings, backoff).resize(gke_pool(max_nodes=4), 2)
+    assert gcp.fake.count("POST") == 0
+    assert GkeNodePools(gcp.settings, backoff).observe(gke_pool()).nodes == 0  # observing it is fine
 
 
 @pytest.mark.parametrize("error,raised", [

@@ -77,7 +77,7 @@ def kube(server: tuple[FakeKubernetesApi, Path], faults) -> Kube:
     fake.pods.clear()
     fake.nodes.clear()
     fake.services.clear()
-    for store in fake.objects.values():
+    for store in (*fake.objects.values(), fake.autoscalers):
         store.clear()
     settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:" + "ab" * 32,
                         provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
@@ -239,6 +239,23 @@ def test_a_service_already_gone_does_not_stop_the_scale_down(kube: Kube, backoff
     del kube.fake.services[(NAMESPACE, "llama-8b")]
     settle(lambda: deployments.apply(down(0)))  # 404: gone
     assert kube.replicas() is None
+
+
+def test_with_an_hpa_rebalance_sets_its_floor_and_never_the_deployments_count(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(2)))
+    kube.fake.autoscalers[(NAMESPACE, "llama-8b")] = {  # applied by Argo CD or Flux from `orchestrator manifests`
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "llama-8b", "namespace": NAMESPACE},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama-8b"},
+                 "minReplicas": 2, "maxReplicas": 3}}
+    floor = lambda: kube.fake.autoscalers[(NAMESPACE, "llama-8b")]["spec"]  # noqa: E731
+    settle(lambda: deployments.apply(up(4)))  # the floor, and the ceiling with it; the HPA brings the pods
+    assert (floor()["minReplicas"], floor()["maxReplicas"], kube.replicas()) == (4, 4, 4)
+    deployments.apply(down(3))  # done once the floor is lower: pods above it are the HPA's to remove
+    assert (floor()["minReplicas"], kube.replicas()) == (3, 4)
+    assert kube.fake.count("PATCH", "/scale") == 0
+    settle(lambda: deployments.apply(down(0)))
+    assert kube.replicas() is None and kube.fake.autoscalers == {}
 
 
 def test_release_deletes_every_gpufleet_deployment_and_service(kube: Kube, backoff, settle) -> None:

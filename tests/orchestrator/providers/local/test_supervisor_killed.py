@@ -114,8 +114,8 @@ def test_rebalance_after_the_supervisor_was_killed_starts_one_and_down_stops_wha
     _kill(second)
     _kill(entrypoint)  # its serving child lives on, as vLLM does when its entrypoint is killed
     assert httpx.get(f"{url}/health", timeout=2).status_code == 200
-    left = {p.pid for p in tagged(_tag(fleet))}
-    assert len(left) >= 2  # the orphaned child and the gateway
+    left = {p.pid: " ".join(p.cmdline()).strip() for p in tagged(_tag(fleet))}
+    assert "FAKE::ReplicaServer" in left.values() and len(left) >= 2  # the renamed orphan and the gateway
 
     down = fleet.cli("down", "--format", "json", timeout=120)
     assert down.returncode == 0, down.stderr
