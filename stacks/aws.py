@@ -16,6 +16,12 @@ from stacks import bindings
 from stacks.facts import OWNED_BY_REBALANCE, AwsNodeGroup, aws_node_group
 from stacks.pools import PoolDeclaration
 
+# The AWS provider version the stacks pin: the one they are validated against (`terraform validate`
+# in tests/stacks/test_terraform_validate.py, offline, with the mirror our machines have). The
+# bindings (cdktn-provider-aws) are generated for 6.69.1 and would pin that, which no machine here
+# can install; the validation is what shows their JSON valid for this version. docs/stacks.md,
+# "Provider versions".
+AWS_PROVIDER_VERSION = "5.100.0"
 OWNED = OWNED_BY_REBALANCE["aws"]
 IGNORED = {"current": "scaling_config[0].desired_size"}  # the counts rebalance owns, as Terraform paths
 
@@ -62,6 +68,7 @@ def providers(scope: Construct, pools: list[PoolDeclaration]) -> dict[str, objec
 
     regions = sorted({p.pool.region for p in pools})
     by_region = {region: AwsProvider(scope, f"aws-{region}", region=region, alias=region) for region in regions}
+    scope.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
     return {p.name: by_region[p.pool.region] for p in pools}
 
 
