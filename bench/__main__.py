@@ -1,7 +1,7 @@
 """`python -m bench` runs every benchmark in turn."""
 
 from bench import (
-    bench_bursts, bench_capacity_sim, bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
+    bench_bursts, bench_calibration, bench_capacity_sim, bench_gateway, bench_inputs, bench_planner, bench_policies, bench_providers, bench_rebalance_clusters,
     bench_rebalance_local, bench_size_aware, bench_spend, bench_stacks,
 )
 
@@ -28,3 +28,5 @@ print()
 bench_size_aware.main()
 print()
 bench_capacity_sim.main()
+print()
+bench_calibration.main([])

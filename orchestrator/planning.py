@@ -16,7 +16,7 @@ neither package imports the other's internals. The planner itself stays pure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,9 @@ def with_demand(spec: FleetSpec, inputs: FleetInputs, path: Path, catalog: Price
     return spec, resolve_inputs(spec, catalog, str(path), profiles_dir), notes
 
 
+SIMULATED_ROUNDS = 4  # re-plans at most, with `PlanOptions.simulate`
+
+
 @dataclass(frozen=True)
 class Planning:
     """What a plan is made of: the spec, its resolved inputs, the options and the guardrails (None: planned without them)."""
@@ -80,32 +83,32 @@ class Planning:
     inputs: FleetInputs
     options: PlanOptions
     rules: PlacementRules | None
+    base_dir: Path | None = None  # where the spec's relative paths (a config.json architecture) start
 
-    def plan(self, current: dict[tuple[str, str], int] | None = None) -> Placement:
-        """The placement (`planner.plan_fleet`); churn-aware when `current` (replicas per (model, pool)) is given."""
-        return plan_fleet(self.spec, self.inputs, self.options, current, self.rules)
+    def plan(self, current: dict[tuple[str, str], int] | None = None, *,
+             on_round: Callable[[int, int], None] | None = None) -> Placement:
+        """The placement (`planner.plan_fleet`); churn-aware when `current` (replicas per (model, pool)) is given.
 
-    def simulated_plan(self, base_dir: Path | None = None, current: dict[tuple[str, str], int] | None = None, *,
-                       rounds: int = 4, on_round: Callable[[int, int], None] | None = None) -> Placement:
-        """`plan`, checked a second way (`planner.slo_check`): while a (model, pool) misses its p95 SLO with
-        one replica simulated at its planned load, scale that pair's capacity down to what the simulated
-        replica sustains and plan again, at most `rounds` times. The placement carries the last check's
-        rows; a pair still missing after the last round is shown as missing. `on_round(round, missed)`
-        reports progress."""
+        With `options.simulate`, checked a second way (`planner.slo_check`): while a (model, pool) misses
+        its p95 SLO with one replica simulated at its planned load, that pair's capacity is scaled down to
+        what the simulated replica sustains and the fleet planned again, at most `SIMULATED_ROUNDS` times.
+        The placement then carries the last check's rows (a pair still missing is shown as missing);
+        `on_round(round, missed)` reports progress."""
+        if not self.options.simulate:
+            return plan_fleet(self.spec, self.inputs, self.options, current, self.rules)
         from orchestrator.planner.slo_check import derate, simulate_placement
 
-        how, factors = self, {}
-        for round_ in range(rounds + 1):
-            placement = how.plan(current)
-            rows = simulate_placement(how.spec, placement, base_dir, factors=factors)
+        inputs, factors = self.inputs, {}
+        for round_ in range(SIMULATED_ROUNDS + 1):
+            placement = plan_fleet(self.spec, inputs, self.options, current, self.rules)
+            rows = simulate_placement(self.spec, placement, self.base_dir, factors=factors)
             missed = [r for r in rows if not r.meets_slo]
             if on_round is not None:
                 on_round(round_, len(missed))
-            if not missed or round_ == rounds:
-                return placement.model_copy(update={"simulated": rows})
-            inputs, factors = derate(how.spec, how.inputs, placement, missed, base_dir, factors)
-            how = replace(how, inputs=inputs)
-        raise AssertionError("unreachable")
+            if not missed or round_ == SIMULATED_ROUNDS:
+                break
+            inputs, factors = derate(self.spec, inputs, placement, missed, self.base_dir, factors)
+        return placement.model_copy(update={"simulated": rows})
 
     def baselines(self, catalog: PriceCatalog, profiles_dir: Path | None = None) -> list[Baseline]:
         """Baselines (a)-(d) under the same SLOs, guardrails and options as `plan`."""
@@ -121,9 +124,10 @@ class Planning:
 
 
 def planning(spec: FleetSpec, inputs: FleetInputs, options: PlanOptions | None = None, *, root: Path,
-             policy_rules: bool = True) -> Planning:
-    """How to plan this spec: with the guardrails of its placement policies (found under `root`) unless `policy_rules` is False."""
-    return Planning(spec, inputs, options or PlanOptions(), guardrails(spec, root) if policy_rules else None)
+             policy_rules: bool = True, base_dir: Path | None = None) -> Planning:
+    """How to plan this spec: with the guardrails of its placement policies (found under `root`) unless `policy_rules` is False.
+    `base_dir`: the spec file's folder (its relative paths start there)."""
+    return Planning(spec, inputs, options or PlanOptions(), guardrails(spec, root) if policy_rules else None, base_dir)
 
 
 def load_planning(path: Path, catalog: PriceCatalog, options: PlanOptions | None = None, *, root: Path,
@@ -132,7 +136,7 @@ def load_planning(path: Path, catalog: PriceCatalog, options: PlanOptions | None
     """`planning` for a spec file, with its demand overridden as asked; and the notes on the demand."""
     spec, inputs = load_inputs(path, catalog, profiles_dir)
     spec, inputs, notes = with_demand(spec, inputs, path, catalog, demand, store=store, profiles_dir=profiles_dir)
-    return planning(spec, inputs, options, root=root, policy_rules=policy_rules), notes
+    return planning(spec, inputs, options, root=root, policy_rules=policy_rules, base_dir=path.parent), notes
 
 
 def baseline_rows(baselines: list[Baseline], placement: Placement) -> list[BaselineRow]:

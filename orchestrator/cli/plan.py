@@ -69,7 +69,7 @@ def plan(
     catalog = load_catalog()
     path = spec_path(env, spec)
     options = PlanOptions(time_limit_s=time_limit_s, mip_gap=mip_gap, spot_overprovision=spot_overprovision,
-                          max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd)
+                          max_spot_share=max_spot_share, churn_usd_per_replica=churn_usd, simulate=simulate)
     demand = DemandOverride(trace=trace, trace_model=trace_model, trace_region=trace_region, window_s=window_s, scale=scale,
                             burst_window_s=burst_window_s, burst_percentile=burst_percentile, measured_window_s=measured_window_s)
     with errors.status("measuring demand…") if demand.active else contextlib.nullcontext():
@@ -80,16 +80,12 @@ def plan(
     running = None
     if current is not None:
         running = {(r.model, r.pool): r.count for r in read_placement(current).replicas}
-    if simulate:
-        with errors.status("solving, then simulating one replica per (model, pool)…") as status:
-            def on_round(round_: int, missed: int) -> None:
-                if missed:
-                    status.update(f"{missed} (model, pool) pairs miss the SLO in simulation: re-planning with their capacity "
-                                  f"scaled to what the simulation sustains (round {round_ + 1})…")
-            placement = how.simulated_plan(path.parent, running, on_round=on_round)
-    else:
-        with errors.status("solving…"):
-            placement = how.plan(running)
+    with errors.status("solving, then simulating one replica per (model, pool)…" if simulate else "solving…") as status:
+        def on_round(round_: int, missed: int) -> None:
+            if missed:
+                status.update(f"{missed} (model, pool) pairs miss the SLO in simulation: re-planning with their capacity "
+                              f"scaled to what the simulation sustains (round {round_ + 1})…")
+        placement = how.plan(running, on_round=on_round)
     with errors.status("planning at the mean sizes, for comparison…"):
         placement = placement.model_copy(update={"mean_size_plan": _mean_size_plan(how.spec, how.inputs, options, how.rules, path)})
     if baselines:

@@ -53,6 +53,7 @@ def rebalance(
     burst_window_s: BurstWindowOption = 10.0,
     burst_percentile: BurstPercentileOption = 99.0,
     measured_window_s: MeasuredWindowOption = None,
+    simulate: Annotated[bool, typer.Option(help="Plan as `plan --simulate` does: re-plan until each (model, pool) meets its SLO with one replica simulated at its planned load.")] = False,
 ) -> None:
     """Observe what runs, plan churn-aware, show the change and its $/h, and apply it make-before-break.
 
@@ -68,7 +69,7 @@ def rebalance(
 
     settings = load_settings()
     path = spec_path(env, spec)
-    options = PlanOptions(time_limit_s=time_limit_s, churn_usd_per_replica=churn_usd)
+    options = PlanOptions(time_limit_s=time_limit_s, churn_usd_per_replica=churn_usd, simulate=simulate)
     quiet = output is OutputFormat.json and not watch
 
     def decide(move: Move) -> bool:

@@ -25,6 +25,7 @@ from orchestrator.settings import Settings, load_settings
 if TYPE_CHECKING:
     from orchestrator.gateway.demo import DemoAnswer
     from orchestrator.planner import Placement
+    from orchestrator.profiles.fit import EfficiencyFit
     from orchestrator.providers.base import FleetState, Provider
     from orchestrator.spec import FleetSpec
     from orchestrator.state import StateStore
@@ -224,7 +225,7 @@ def profile(
     from orchestrator.profiling.runner import size_buckets
 
     settings = load_settings()
-    _path, fleet, name = _open(env, spec)
+    path, fleet, name = _open(env, spec)
     sizes = size_buckets(fleet, model) if per_size else [None]
     ladder = parse_rates(rates)
     replicas = [r for r in _observe(fleet, name, settings, _state(fleet, name, settings)).replicas
@@ -237,10 +238,16 @@ def profile(
         with errors.status(f"profiling {model}@{pool}{at} with vLLM's serving benchmark…"):
             results.append(measure_capacity(fleet, model, pool, replicas[0].url, gateway_api_key(settings, name).value,
                                             settings, ladder, seconds_per_rate, mix=size))
+    fit = None
+    if per_size:
+        from orchestrator.profiling.calibration import fit_and_save
+
+        with errors.status(f"fitting the capacity model to {model}@{pool}'s measurements…"):
+            fit = fit_and_save(fleet, model, results[0].profile.gpu, settings.profiles_dir, path.parent)
     if output is OutputFormat.json:
         payload = [{"profile": r.profile.model_dump(mode="json"), "path": str(r.path), "steps": [vars(s) for s in r.steps]}
                    for r in results]
-        print_json(payload if per_size else payload[0])
+        print_json({"profiles": payload, "fit": fit.model_dump(mode="json") if fit else None} if per_size else payload[0])
         return
     for result in results:
         mix = result.profile.mix
@@ -253,3 +260,18 @@ def profile(
                           "[green]yes[/]" if s.within_slo else "[red]no[/]")
         console.print(table)
         console.print(f"[green]✓[/] capacity {result.profile.rps:.2f} req/s per replica → {result.path}")
+    if fit is not None:
+        _render_fit(fit)
+
+
+def _render_fit(fit: EfficiencyFit) -> None:
+    """The fitted scales and, per measured size, measured vs estimated before and after the fit."""
+    table = Table(title=f"{fit.model} on {fit.gpu}: the capacity model fitted to what was measured", header_style="bold")
+    for column in ("in / out tokens", "measured req/s", "estimate before", "fitted"):
+        table.add_column(column, justify="right")
+    for p in fit.points:
+        table.add_row(f"{p.input_tokens:g} / {p.output_tokens:g}", f"{p.measured_rps:.3g}", f"{p.estimated_rps:.3g}", f"{p.fitted_rps:.3g}")
+    console.print(table)
+    console.print(f"[green]✓[/] compute × {fit.compute_scale:.3g}, memory × {fit.memory_scale:.3g}; fit error "
+                  f"{fit.error_before:.0%} → {fit.error_after:.0%} over {len(fit.points)} sizes. Other sizes, SLOs and "
+                  "replica counts of this model and GPU are now estimated with the fit (source 'fitted').")

@@ -38,6 +38,9 @@ class PlanOptions:
     """Pools per (model, region) the solve starts from (`problem.candidate_hosts`); pricing adds any that matter. None: all."""
     relax: bool = False
     """Solve the LP relaxation (a lower bound) instead of the MILP."""
+    simulate: bool = False
+    """Re-plan until every (model, pool) meets its SLO with one replica simulated at its planned load
+    (`planning.Planning.plan`, `planner.slo_check`); the MILP itself does not read it."""
 
 
 class _Matrix:

@@ -31,6 +31,7 @@ from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
 from orchestrator.profiles.closed_form import MAX_NUM_SEQS, Binding, ReplicaQueue, Size
+from orchestrator.profiles.fit import Scales, load_fit
 from orchestrator.profiles.perf_model import (
     ACTIVATION_RESERVE_GB,
     GPU_MEMORY_UTILIZATION,
@@ -90,7 +91,7 @@ class CapacityEstimate(BaseModel):
     ttft_ms: float | None = Field(None, description="TTFT p95 at that rate.")
     tpot_ms: float | None = Field(None, description="TPOT p95 at that rate.")
     tokens_per_s: float = Field(ge=0, description="Output tokens/s at that rate.")
-    source: Literal["estimate", "measured", "measured-scaled"]
+    source: Literal["estimate", "measured", "measured-scaled", "fitted"]
     binding: Binding | None = Field(None, description="What limited rps (estimates only).")
 
 
@@ -136,8 +137,14 @@ def _gpu(gpu: GpuSpec | str) -> GpuSpec:
 
 
 @functools.lru_cache(maxsize=4096)
-def _replica(arch: Architecture, gpu: GpuSpec, tp: int, dtype: Dtype) -> ReplicaModel:
-    return ReplicaModel(arch, gpu, tp, dtype, bundled_calibration())
+def _replica(arch: Architecture, gpu: GpuSpec, tp: int, dtype: Dtype, scales: Scales = (1.0, 1.0)) -> ReplicaModel:
+    """The replica model with the bundled constants, its compute and memory times scaled by `scales` (a fit)."""
+    cal = bundled_calibration()
+    compute, memory = scales
+    if scales != (1.0, 1.0):  # model_copy: a scaled efficiency may leave (0, 1] for a machine faster than the model
+        cal = cal.model_copy(update={"mfu": cal.mfu / compute, "mbu": cal.mbu / memory,
+                                     "layer_overhead_ms": cal.layer_overhead_ms * memory})
+    return ReplicaModel(arch, gpu, tp, dtype, cal)
 
 
 def gpus_per_replica(
@@ -181,8 +188,11 @@ def estimate_capacity(
     slo: SloTargets,
     mix: TokenMixLike,
     dtype: Dtype = "bf16",
+    *,
+    scales: Scales = (1.0, 1.0),
 ) -> CapacityEstimate:
-    """Highest request rate one replica of `gpus` GPUs sustains within `slo` (module docstring)."""
+    """Highest request rate one replica of `gpus` GPUs sustains within `slo` (module docstring);
+    `scales`: a fitted (compute, memory) time scale for this model and GPU (`profiles.fit`)."""
     arch, gpu = _arch(arch), _gpu(gpu)
     if gpus not in _tensor_parallel_degrees(arch, gpu):
         raise InputError(
@@ -191,16 +201,16 @@ def estimate_capacity(
         )
     return _estimate(
         arch, gpu, gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms),
-        float(mix.input_tokens), float(mix.output_tokens), dtype,
+        float(mix.input_tokens), float(mix.output_tokens), dtype, scales,
     )
 
 
 @functools.lru_cache(maxsize=65536)
 def _estimate(
     arch: Architecture, gpu: GpuSpec, gpus: int, ttft_slo: float, tpot_slo: float,
-    input_tokens: float, output_tokens: float, dtype: Dtype,
+    input_tokens: float, output_tokens: float, dtype: Dtype, scales: Scales = (1.0, 1.0),
 ) -> CapacityEstimate:
-    queue = ReplicaQueue(_replica(arch, gpu, gpus, dtype), [Size(input_tokens, output_tokens, 1.0)], ttft_slo, tpot_slo)
+    queue = ReplicaQueue(_replica(arch, gpu, gpus, dtype, scales), [Size(input_tokens, output_tokens, 1.0)], ttft_slo, tpot_slo)
     point, binding = queue.max_rate()
     if point is None:
         return CapacityEstimate(model=arch.name, gpu=gpu.name, gpus=gpus, rps=0.0, tokens_per_s=0.0,
@@ -304,9 +314,10 @@ def replica_capacity(
 
     A per-size profile (`save_measured_profile(per_size=True)`) measured at this mix answers first.
     The profile of `model_name` (default: the architecture's name) on this GPU answers directly
-    when it was measured for the same GPU count, dtype, SLO and mix (within 5 %); otherwise it
-    rescales the estimate by measured/estimated rps at the profile's own conditions
-    ("measured-scaled"). `gpus` defaults to the profile's GPU count, else to
+    when it was measured for the same GPU count, dtype, SLO and mix (within 5 %). Otherwise a fit of
+    this model on this GPU (`profiles.fit`, written by `profile --per-size`) estimates with its
+    scales ("fitted"), or else the estimate is rescaled by measured/estimated rps at the profile's
+    own conditions ("measured-scaled"). `gpus` defaults to the profile's GPU count, else to
     `gpus_per_replica`. None when the model does not fit this GPU type (at `gpus`, if given).
     `profiles_dir` defaults to settings.profiles_dir. A profile alone is enough for a model
     whose architecture gpufleet does not know, if it answers the question directly.
@@ -335,6 +346,10 @@ def replica_capacity(
         gpus = gpus_per_replica(arch, spec, dtype, max_model_len, memory_gb)
     if gpus is None or not _fits(arch, spec, gpus, dtype, max_model_len, memory_gb):
         return None
+    fit = load_fit(directory, name, spec.name)
+    if fit is not None:  # the pool's own measurements, fitted: supersedes one profile's rescaling
+        return estimate_capacity(arch, spec, gpus, slo_, mix_, dtype, scales=fit.scales).model_copy(
+            update={"model": name, "source": "fitted"})
     # estimate_capacity raises InputError for a degree vLLM cannot run
     estimate = estimate_capacity(arch, spec, gpus, slo_, mix_, dtype).model_copy(update={"model": name})
     if profile is None:

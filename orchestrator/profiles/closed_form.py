@@ -54,7 +54,8 @@ Z_BURST = 3.0  # KV and sequences must fit at the arrival rate a request's stay 
 _SLOPE_STEP = 0.01  # relative rate step for the slope of KV use and running sequences
 GIB = 2**30
 _FIXED_POINT_STEPS = 60
-_BISECT_STEPS = 48
+_QUANTILE_STEPS = 40
+_RATE_STEPS = 22  # geometric bisection over 6 decades of rate: within 0.1 %
 
 Binding = Literal["tpot", "ttft", "kv_memory", "max_num_seqs"]
 
@@ -116,7 +117,7 @@ def _quantile(tail: callable, high: float) -> float:  # type: ignore[valid-type]
     low = 0.0
     while tail(high) > TAIL:
         low, high = high, high * 2
-    for _ in range(_BISECT_STEPS):
+    for _ in range(_QUANTILE_STEPS):
         mid = (low + high) / 2
         if tail(mid) > TAIL:
             low = mid
@@ -221,9 +222,9 @@ class ReplicaQueue:
             return None, blocked
         mean_work = sum(b.share * self.prefill_work_ms(b.input_tokens, self.budget) for b in self.mix)
         high = 1.0 / mean_work  # ρ = 1
-        low = high * 1e-9
+        low = high * 1e-6
         binding: Binding | None = None
-        for _ in range(_BISECT_STEPS):
+        for _ in range(_RATE_STEPS):
             mid = math.sqrt(low * high)
             broken = self.violated(mid)
             if broken is None:

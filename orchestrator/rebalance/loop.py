@@ -120,7 +120,7 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
             held: frozenset[str] = frozenset()
             while True:
                 with ui.status("observing and planning…"):
-                    move = prepare(fleet, inputs, catalog, providers, options, Path.cwd(), held)
+                    move = prepare(fleet, inputs, catalog, providers, options, Path.cwd(), held, path.parent)
                 if not decide(move) or dry_run:
                     if not move.steps and routes and not dry_run:
                         _realize_routes(fleet, move, settings, ui)  # shares can change while replica counts do not

@@ -116,18 +116,19 @@ def prepare(
     options: PlanOptions,
     policy_root: Path,
     held: frozenset[str] = frozenset(),
+    base_dir: Path | None = None,
 ) -> Move:
     """Observe, plan churn-aware within the placement policies, pass the policy gate, order the steps.
 
     `held` pools cannot grow past the nodes they have now (their cloud refused more: a quota
-    or a stockout), so the plan moves their share elsewhere.
+    or a stockout), so the plan moves their share elsewhere. `base_dir`: the spec file's folder.
     """
     from orchestrator.planning import planning
     from orchestrator.policy import enforce_placement
 
     current = fleet_of(observe(providers))
     inputs = hold_pools(inputs, {pool: current.nodes.get(pool, 0) for pool in held})
-    target = planning(spec, inputs, options, root=policy_root).plan(current.replicas)  # as `orchestrator plan` plans
+    target = planning(spec, inputs, options, root=policy_root, base_dir=base_dir).plan(current.replicas)  # as `orchestrator plan` plans
     report = enforce_placement(spec, target, policy_root)  # raises PolicyDenied naming the rules
     steps = plan_steps(current, target, replica_specs(spec, target))
     return Move(inputs.environment, current, target, steps, _cost(current, target), target.cost_per_hour,

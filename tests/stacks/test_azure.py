@@ -28,7 +28,7 @@ def test_spot_pool_has_priority_eviction_max_price_and_azures_own_label_and_tain
     assert (args["priority"], args["eviction_policy"], args["spot_max_price"]) == ("Spot", "Delete", -1)
     assert args["node_labels"]["kubernetes.azure.com/scalesetpriority"] == "spot"
     assert "kubernetes.azure.com/scalesetpriority=spot:NoSchedule" in args["node_taints"]
-    assert (args["min_count"], args["max_count"], args["auto_scaling_enabled"]) == (0, 2, True)
+    assert (args["min_count"], args["max_count"], args["auto_scaling_enabled"]) == (0, 4, True)
     assert args["lifecycle"]["ignore_changes"] == ["node_count", "min_count"]  # what rebalance writes
 
 

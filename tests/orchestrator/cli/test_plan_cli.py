@@ -72,8 +72,10 @@ def test_plan_reports_savings_against_baselines(hybrid_plan: dict) -> None:
     assert names == ["single_cloud", "greedy", "per_region", "lp_bound"]
     by_name = {b["name"]: b for b in hybrid_plan["baselines"]}
     assert by_name["lp_bound"]["cost_per_hour"] <= hybrid_plan["cost_per_hour"] + 1e-6
-    for name in ("single_cloud", "greedy", "per_region"):
-        assert by_name[name]["cost_per_hour"] >= hybrid_plan["cost_per_hour"] - 1e-6, name
+    for name in ("single_cloud", "greedy", "per_region"):  # a baseline that leaves demand unserved may cost less
+        if by_name[name]["serves_all"]:
+            assert by_name[name]["cost_per_hour"] >= hybrid_plan["cost_per_hour"] - 1e-6, name
+    assert by_name["single_cloud"]["serves_all"]
 
 
 def test_plan_table_and_stored_latest(capsys: pytest.CaptureFixture[str], gpufleet_home: Path) -> None:

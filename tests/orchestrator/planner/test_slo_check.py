@@ -46,7 +46,7 @@ def test_derate_scales_an_overstated_pair_to_what_its_simulated_replica_sustains
     """One pair's capacity overstated 3x (as an optimistic model would): its planned load misses in
     simulation; derate scales that pair alone, and its load at the derated capacity meets the SLO."""
     spec, inputs = load_inputs(HYBRID, load_catalog())
-    key = ("llama-3.1-8b", "aws-use1-h100")
+    key = ("llama-3.1-8b", "gcp-usc1-h100")
     overstated = dataclasses.replace(inputs, capacity=tuple(
         dataclasses.replace(c, rps_per_replica=c.rps_per_replica * 3, by_size=tuple(dataclasses.replace(s, rps=s.rps * 3) for s in c.by_size))
         if (c.model, c.pool) == key else c for c in inputs.capacity))

@@ -33,12 +33,17 @@ def test_each_bucket_is_measured_and_the_plan_uses_its_measured_capacity(fleet):
     run = fleet.cli("profile", "--model", "tiny-llama", "--pool", "local", "--per-size", "--rates", "2",
                     "--seconds-per-rate", "4", "--format", "json", timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads(run.stdout)
+    results, fit = json.loads(run.stdout)["profiles"], json.loads(run.stdout)["fit"]
     assert [(r["profile"]["mix"]["input_tokens"], r["profile"]["mix"]["output_tokens"]) for r in results] == \
         [(64, 16), (300, 100)]
     assert [Path(r["path"]).name for r in results] == ["tiny-llama__CPU__in64-out16.json",
                                                         "tiny-llama__CPU__in300-out100.json"]
     assert all(r["steps"] and r["profile"]["tool"].startswith("vllm bench serve") for r in results)
+    met = sorted(r["profile"]["rps"] for r in results if r["profile"]["rps"] > 0)
+    # the capacity model fitted to what met the SLO, its error shown before and after
+    assert (fit is None) == (not met)
+    if fit:
+        assert sorted(p["measured_rps"] for p in fit["points"]) == met and fit["error_after"] <= fit["error_before"]
 
     plan = fleet.cli("plan", "--format", "json")
     assert plan.returncode == 0, plan.stderr[-2000:]
