@@ -35,6 +35,7 @@ GENERATION_PER_REPLICA_HOUR = 400_000
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CAPTURED_MODEL = "tiny-llama"  # the model the fixtures were captured from
 SERVED_MODEL = "llama-3.1-8b"
+SCRAPES = ("vllm-metrics-0.txt", "vllm-metrics-1.txt")  # what each replica answers, scrape by scrape
 SERVING_REPLICAS = {"http://l4-spot-0.example:8000": "aws-use1-l4-spot", "http://l4-spot-1.example:8000": "aws-use1-l4-spot",
                     "http://a100-0.example:8000": "fra-dc1-a100"}
 SILENT_REPLICA = "http://a10g-0.example:8000"  # recorded ready, never answers
@@ -101,9 +102,10 @@ def seed_ledger(store: StateStore, end: dt.datetime, scratch: Path) -> dt.dateti
 
 
 def captured_metrics(scrape: int) -> str:
-    """The real replica's `/metrics` after the first (0) or second (1) replay, as served by the seeded model."""
-    return (FIXTURES / f"vllm-metrics-{scrape}.txt").read_text().replace(f'model_name="{CAPTURED_MODEL}"',
-                                                                         f'model_name="{SERVED_MODEL}"')
+    """The real replica's `/metrics` of its SCRAPE-th scrape (the last one for every later scrape), as served by
+    the seeded model."""
+    name = SCRAPES[min(scrape, len(SCRAPES) - 1)]
+    return (FIXTURES / name).read_text().replace(f'model_name="{CAPTURED_MODEL}"', f'model_name="{SERVED_MODEL}"')
 
 
 def captured_report(run: int) -> str:
@@ -121,16 +123,16 @@ def seed_serving(store: StateStore, end: dt.datetime) -> None:
         for url, pool in [*SERVING_REPLICAS.items(), (SILENT_REPLICA, "aws-euc1-a10g")]:
             session.add(ReplicaRecord(environment=ENVIRONMENT, model=SERVED_MODEL, pool=pool, provider=_provider(moved_plan(), pool),
                                       url=url, status=ReplicaStatus.ready))
-        for run, scale, ago in ((0, 0.03, 60), (1, 0.06, 30)):
+        for run, ago in ((0, 60), (1, 30)):
             report = json.loads(captured_report(run))
             session.add(ReplayRun(environment=ENVIRONMENT, started_at=end - dt.timedelta(minutes=ago), trace="azure_llm_2023_code.csv",
-                                  speed=1.0, scale=scale, requests=report["requests"], errors=report["errors"],
+                                  speed=report["speed"], scale=report["scale"], requests=report["requests"], errors=report["errors"],
                                   all_met=all(m["meets_slo"] for m in report["models"]), report_json=json.dumps(report)))
 
 
 def fake_replicas() -> httpx.MockTransport:
-    """A fake of the serving replicas' `/metrics`: each replica answers the text captured after the first replay,
-    then after the second on every later scrape; the silent replica answers 503."""
+    """A fake of the serving replicas' `/metrics`: each replica answers the captured texts in SCRAPES' order, the last
+    one on every later scrape; the silent replica answers 503."""
     scrapes: dict[str, int] = {}
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -138,7 +140,7 @@ def fake_replicas() -> httpx.MockTransport:
         if base not in SERVING_REPLICAS or request.url.path != "/metrics":
             return httpx.Response(503)
         scrapes[base] = scrapes.get(base, -1) + 1
-        return httpx.Response(200, text=captured_metrics(min(scrapes[base], 1)))
+        return httpx.Response(200, text=captured_metrics(scrapes[base]))
 
     return httpx.MockTransport(answer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from orchestrator.dashboard.serving import ServingMonitor
 from orchestrator.ledger import current_rates
 from orchestrator.settings import load_settings
 from tests.orchestrator.dashboard.conftest import NOW
-from tests.orchestrator.dashboard.seed import ENVIRONMENT, serving_monitor
+from tests.orchestrator.dashboard.seed import ENVIRONMENT, captured_report, serving_monitor
 
 
 def serve(store, token: str | None = None, serving: ServingMonitor | None = None) -> Iterator[str]:
@@ -81,9 +82,10 @@ def test_metrics_give_the_plans_slos_and_rates_and_the_latest_replay(seeded) -> 
     planned = {s.labels["pool"]: s.value for s in families["gpufleet_planned_requests_per_second"].samples
                if s.labels["model"] == "llama-3.1-8b"}
     assert planned["aws-use1-l4-spot"] == pytest.approx(15 + 25 + 40 * 0.941138)  # chicago, san-francisco, most of virginia
+    newest = json.loads(captured_report(1))["models"][0]
     replay = {(s.labels["model"], s.labels["quantile"]): s.value for s in families["gpufleet_replay_tpot_seconds"].samples}
-    assert replay[("llama-3.1-8b", "0.95")] == pytest.approx(0.6556138831427753)  # the newest replay (it missed its SLO)
-    assert families["gpufleet_replay_attainment_ratio"].samples[0].value == pytest.approx(20 / 22)
+    assert replay[("llama-3.1-8b", "0.95")] == pytest.approx(newest["tpot_p95_ms"] / 1000)
+    assert families["gpufleet_replay_attainment_ratio"].samples[0].value == pytest.approx(newest["attainment"])
 
 
 @pytest.mark.parametrize(("host", "status"), [

@@ -36,15 +36,25 @@ def scrape(n: int, which: int, seconds: float, pool: str = "local") -> Scrape:
     return Scrape(T0 + dt.timedelta(seconds=seconds), target(n, pool), parse_serving(text, CAPTURED_MODEL))
 
 
+def replayed(run: int) -> dict:
+    return json.loads((FIXTURES / f"replay-report-{run}.json").read_text())
+
+
+def finished(scrape: int, since: int) -> float:
+    """Requests a seeded replica finished between its SINCE-th and SCRAPE-th scrape."""
+    return parse_serving(captured_metrics(scrape)).finished - parse_serving(captured_metrics(since)).finished
+
+
 def test_a_pool_adds_its_replicas_histograms_and_rates_over_the_window() -> None:
     first, second = scrape(1, 0, 0), scrape(2, 0, 0)
-    latest = [scrape(1, 1, 20), scrape(2, 1, 40)]  # each served the second replay (22 requests) since its first scrape
+    latest = [scrape(1, 1, 20), scrape(2, 1, 40)]  # each served the second replay since its first scrape
+    n = replayed(1)["requests"]
     pool, one, two = aggregate(latest, {first.target.replica: first, second.target.replica: second})
     assert (pool.replica, one.replica, two.replica) == (None, first.target.replica, second.target.replica)
-    assert one.requests_per_s == pytest.approx(22 / 20) and two.requests_per_s == pytest.approx(22 / 40)
-    assert pool.requests_per_s == pytest.approx(22 / 20 + 22 / 40) and pool.replicas == 2
+    assert one.requests_per_s == pytest.approx(n / 20) and two.requests_per_s == pytest.approx(n / 40)
+    assert pool.requests_per_s == pytest.approx(n / 20 + n / 40) and pool.replicas == 2
     assert one.window_s == 20 and pool.window_s == 40
-    # the same 22 requests twice over: the pool's quantiles are each replica's (summing doubles every bucket)
+    # the same requests twice over: the pool's quantiles are each replica's (summing doubles every bucket)
     assert pool.ttft_p95_ms == pytest.approx(one.ttft_p95_ms) and pool.tpot_p50_ms == pytest.approx(one.tpot_p50_ms)
     # and they are the second replay's alone, not the first's 13 requests too
     since_start = aggregate([scrape(1, 1, 20)], {})[0]
@@ -94,7 +104,8 @@ def test_a_split_route_and_unserved_demand_are_shared_out() -> None:
 
 def test_replays_newest_first_and_an_unreadable_report_is_left_out(seeded, caplog) -> None:
     runs = recent_replays(seeded, ENVIRONMENT)
-    assert [v.report.scale for v in runs] == [0.06, 0.03] and runs[0].started_at > runs[1].started_at
+    assert [v.report.requests for v in runs] == [replayed(1)["requests"], replayed(0)["requests"]]
+    assert runs[0].started_at > runs[1].started_at
     assert [v.report.models[0].meets_slo for v in runs] == [False, True]  # the second replay missed its TPOT SLO
     store = open_ledger(load_settings(), "broken")
     from orchestrator.replay.tables import ReplayRun
@@ -115,11 +126,12 @@ def test_the_monitor_scrapes_ready_replicas_and_keeps_a_window(seeded) -> None:
     assert {r.model for r in first.rows} == {SERVED_MODEL}
     second = monitor.summary(NOW + dt.timedelta(seconds=60))
     spot = next(r for r in second.rows if r.pool == "aws-use1-l4-spot" and r.replica is None)
-    assert spot.replicas == 2 and spot.window_s == 60 and spot.requests_per_s == pytest.approx(2 * 22 / 60)
+    assert spot.replicas == 2 and spot.window_s == 60 and spot.requests_per_s == pytest.approx(2 * finished(1, 0) / 60)
     assert {t.model for t in second.targets} >= {SERVED_MODEL} and second.promises and len(second.replays) == 2
     later = monitor.summary(NOW + dt.timedelta(seconds=60 + monitor.window_s + 1))  # not viewed for longer than the window
     pool = next(r for r in later.rows if r.replica is None)
-    assert pool.window_s == monitor.window_s + 1 and pool.requests_per_s == pytest.approx(0.0)  # since the last view
+    assert pool.window_s == monitor.window_s + 1  # since the last view
+    assert pool.requests_per_s == pytest.approx(finished(2, 1) / (monitor.window_s + 1))
     assert len(monitor.kept) == 2 * len(SERVING_REPLICAS)  # the first scrapes are forgotten
     monitor.close()
 
