@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from html import escape
+from pathlib import PurePath
 
 from orchestrator.dashboard.charts import Chart, bars, count, percent, share_bars, stacked_area, usd
 from orchestrator.dashboard.serving import ServingRow, ServingSummary
@@ -274,12 +275,13 @@ def _replay_table(s: ServingSummary) -> str:
     if not s.replays:
         return "<p>No replay stored yet (<code>orchestrator replay --trace FILE</code>).</p>"
     body = "".join(
-        f"<tr><td>{_when(v.started_at)}</td><td>{escape(m.model)}</td><td>{v.report.scale:g}×</td><td>{m.requests}</td>"
+        f"<tr><td>{_when(v.started_at)}</td><td>{escape(m.model)}</td><td>{escape(PurePath(v.trace).name)} ×{v.report.scale:g}</td>"
+        f"<td>{m.requests}</td>"
         f"<td>{m.errors}</td><td>{_ms_or_dash(m.ttft_p95_ms)} / {_ms(m.slo_ttft_p95_ms)}</td>"
         f"<td>{_ms_or_dash(m.tpot_p95_ms)} / {_ms(m.slo_tpot_p95_ms)}</td><td>{percent(m.attainment)}</td>"
         f'<td class="{"ok" if m.meets_slo else "over"}">{"met" if m.meets_slo else "missed"}</td></tr>'
         for v in s.replays for m in v.report.models)
-    return ("<table><thead><tr><th>started</th><th>model</th><th>scale</th><th>requests</th><th>errors</th>"
+    return ("<table><thead><tr><th>started</th><th>model</th><th>trace × scale</th><th>requests</th><th>errors</th>"
             "<th>TTFT p95 / SLO</th><th>TPOT p95 / SLO</th><th>within</th><th>SLO</th></tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
