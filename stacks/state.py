@@ -116,8 +116,8 @@ class StateNames:
     def of(cls, state: StateBackend, environment: str) -> StateNames:
         prefix = f"{state.prefix}-" if state.prefix else ""
         bucket = f"{prefix}gpufleet-tfstate-{environment}"
-        account = re.sub(r"[^a-z0-9]", "", f"{state.prefix}gpufleet{environment}" if state.prefix
-                         else f"gpufleettfstate{environment}")
+        account = re.sub(r"[^a-z0-9]", "", (f"{state.prefix}gpufleet{environment}" if state.prefix
+                                            else f"gpufleettfstate{environment}").lower())
         return cls(
             aws_bucket=state.aws_bucket or bucket, aws_region=state.aws_region, gcp_bucket=state.gcp_bucket or bucket,
             azure_resource_group=state.azure_resource_group or bucket,
@@ -146,7 +146,7 @@ def state_issues(state: StateBackend, environment: str, providers: set[str]) -> 
                 continue
             if (why := problem(value)) is not None:
                 how = "" if given is not None else (f" (derived from the environment{' and prefix' if state.prefix else ''}; "
-                                                    f"set {AT}.{field} or a shorter {AT}.prefix)")
+                                                    f"set {AT}.{field}, or change {AT}.prefix)")
                 issues.append(SpecIssue(f"{AT}.{field}", f"'{value}' is not allowed{how}: {why}"))
     return issues
 

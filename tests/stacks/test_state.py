@@ -53,6 +53,7 @@ def test_names_derive_from_the_prefix_so_two_organisations_do_not_collide():
     assert (acme.aws_bucket, acme.gcp_bucket, acme.azure_resource_group) == ("acme-gpufleet-tfstate-prod",) * 3
     assert acme.azure_storage_account == "acmegpufleetprod" and acme.azure_container == "tfstate"
     assert globex.aws_bucket != acme.aws_bucket and globex.azure_storage_account != acme.azure_storage_account
+    assert StateNames.of(StateBackend(prefix="Acme-EU"), "prod").azure_storage_account == "acmeeugpufleetprod"  # lower-cased, not dropped
     named = StateNames.of(StateBackend(prefix="acme", aws_bucket="acme-tf", azure_container="state"), "prod")
     assert (named.aws_bucket, named.gcp_bucket, named.azure_container) == ("acme-tf", "acme-gpufleet-tfstate-prod", "state")
 
@@ -60,7 +61,7 @@ def test_names_derive_from_the_prefix_so_two_organisations_do_not_collide():
 def test_a_derived_name_too_long_names_the_field_to_set():
     issues = state_issues(StateBackend(prefix="acme-platform"), "production", {"azure"})
     assert [i.path for i in issues] == ["stacks.state.azure_storage_account"]
-    assert "'acmeplatformgpufleetproduction' is not allowed (derived from the environment and prefix; set " in issues[0].message
+    assert "'acmeplatformgpufleetproduction' is not allowed (derived from the environment and prefix; set stacks.state.azure_storage_account, or change " in issues[0].message
     assert state_issues(StateBackend(prefix="acme-platform"), "production", {"aws"}) == []  # no Azure pools: not used
 
 
