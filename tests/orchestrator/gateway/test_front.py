@@ -78,6 +78,17 @@ def sdk(http: TestClient, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url="http://gateway.test/v1", api_key=key, http_client=http, max_retries=0)
 
 
+def listed_within_a_refresh(client: openai.OpenAI, models: set[str]) -> list:
+    """`models.list()` once it lists `models`: the front reads the worker list every REFRESH_S in the background."""
+    deadline = time.monotonic() + 10 * REFRESH_S
+    while True:
+        listed = client.models.list().data
+        if {m.id for m in listed} == models:
+            return listed
+        assert time.monotonic() < deadline, f"the front did not list {models} (lists {listed})"
+        time.sleep(REFRESH_S / 10)
+
+
 def ask(client: openai.OpenAI, model: str = "m"):
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
 
@@ -86,8 +97,8 @@ def test_models_are_an_openai_list_of_the_replicas_own_cards(router, http):
     router.serve_worker("m")
     router.serve_worker("gone", healthy=False)
     client = sdk(http)
-    models = client.models.list()
-    assert [(m.id, m.object, m.owned_by, m.max_model_len) for m in models.data] == [("m", "model", "vllm", 2048)]
+    models = listed_within_a_refresh(client, {"m"})
+    assert [(m.id, m.object, m.owned_by, m.max_model_len) for m in models] == [("m", "model", "vllm", 2048)]
     assert http.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()["object"] == "list"
     assert client.models.retrieve("m").max_model_len == 2048
     with pytest.raises(openai.NotFoundError) as missing:
@@ -118,10 +129,7 @@ def test_an_unknown_model_is_404_and_a_model_without_a_replica_is_503_with_retry
     assert unknown.value.code == "model_not_found"
     router.workers.clear()
     router.serve_worker("other")
-    deadline = time.monotonic() + 10 * REFRESH_S
-    while "m" in {m.id for m in client.models.list()}:  # the front reads the worker list in the background
-        assert time.monotonic() < deadline, "the front did not notice the worker list changed"
-        time.sleep(REFRESH_S / 10)
+    listed_within_a_refresh(client, {"other"})
     with pytest.raises(openai.InternalServerError) as restarting:  # served before: it is coming back
         ask(client)
     assert restarting.value.code == "no_replica" and "retry-after" in restarting.value.response.headers
