@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
-from orchestrator.profiles.closed_form import MAX_NUM_SEQS, Binding, ReplicaQueue, Size
+from orchestrator.profiles.closed_form import Binding, ReplicaQueue, Size
 from orchestrator.profiles.fit import Scales, load_fit
 from orchestrator.profiles.perf_model import (
     ACTIVATION_RESERVE_GB,
