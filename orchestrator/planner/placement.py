@@ -156,6 +156,7 @@ class UnservedRow(_Row):
 class Placement(_Row):
     """A plan for one environment: what runs where, what it costs, and why."""
 
+    schema_version: Literal[1] = Field(1, description="The contract's version (docs/contracts.md); a placement without it is version 1.")
     environment: str
     cost_per_hour: float
     lower_bound_per_hour: float

@@ -20,7 +20,6 @@ import functools
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from collections.abc import Callable
 from typing import Literal, Protocol
@@ -30,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
-from orchestrator.profiles.closed_form import MAX_NUM_SEQS, Binding, ReplicaQueue, Size
+from orchestrator.profiles.closed_form import Binding, ReplicaQueue, Size
+from orchestrator.profiles.files import write_atomically
 from orchestrator.profiles.fit import Scales, load_fit
 from orchestrator.profiles.perf_model import (
     ACTIVATION_RESERVE_GB,
@@ -241,13 +241,9 @@ def save_measured_profile(directory: Path, profile: CapacityProfile, *, per_size
     `per_size`: a profile of one size bucket (`orchestrator profile --per-size`), kept beside the
     model x GPU profile, one file per size; it answers for that size only.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     path = (sized_profile_path(directory, profile.model, profile.gpu, profile.mix) if per_size
             else profile_path(directory, profile.model, profile.gpu))
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(profile.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, profile.model_dump_json(indent=2) + "\n")
 
 
 def load_measured_profile(directory: Path, model: str, gpu: str) -> CapacityProfile | None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.errors import InputError
+from orchestrator.profiles.files import write_atomically
 
 Scales = tuple[float, float]  # (compute, memory): multipliers on the time each part of a step takes
 _SEARCH_LOG_RANGE = math.log(100.0)  # scales between 1/100 and 100
@@ -118,12 +118,7 @@ def fit_path(directory: Path, model: str, gpu: str) -> Path:
 
 def save_fit(directory: Path, fit: EfficiencyFit) -> Path:
     """Write `fit` atomically; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = fit_path(directory, fit.model, fit.gpu)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(fit.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomically(fit_path(directory, fit.model, fit.gpu), fit.model_dump_json(indent=2) + "\n")
 
 
 def load_fit(directory: Path, model: str, gpu: str) -> EfficiencyFit | None:

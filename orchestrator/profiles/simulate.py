@@ -45,7 +45,6 @@ from typing import Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.catalog.gpus import GpuSpec
 from orchestrator.profiles.capacity import SloTargets
 from orchestrator.profiles.closed_form import MAX_NUM_SEQS, default_max_num_batched_tokens
 from orchestrator.profiles.perf_model import ReplicaModel

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.cli.catalog import load_catalog
 from orchestrator.inputs import load_inputs
 from orchestrator.planner import plan_fleet
-from orchestrator.planner.slo_check import derate, pair_loads, simulate_placement
+from orchestrator.planner.slo_check import derate, simulate_placement
 
 HYBRID = Path(__file__).resolve().parents[3] / "environments" / "hybrid.yaml"
 
