@@ -255,7 +255,7 @@ def _rates(s: ServingSummary, live: list[ServingRow], replays: list) -> Chart:
     promise = {(p.model, p.pool): p for p in s.promises}
     pools = [r for r in live if r.replica is None]
     planned_only = [p for p in s.promises if not any((r.model, r.pool) == (p.model, p.pool) for r in pools)]
-    names = ([_row_name(r) for r in pools] + [f"{p.model} · {p.pool} (none answering)" for p in planned_only]
+    names = ([_row_name(r) for r in pools] + [f"{p.model} · {p.pool} (no data)" for p in planned_only]
              + [f"{m.model} · replay {_when(v.started_at)}" for v, m in replays])
     plans = [promise.get((r.model, r.pool)) for r in pools] + planned_only
     series = {"measured": [r.requests_per_s for r in pools] + [None] * len(planned_only) + [m.offered_rps for _, m in replays],

@@ -1,6 +1,6 @@
-// Loads the spend dashboard and the static report in headless Chromium (Debian's, via playwright-core) and
-// reports, per page, each chart's data points and visible marks, console errors, failed or external
-// requests; saves a full-page screenshot of each. The pytest wrapper (test_dashboard_browser.py) judges.
+// Loads the dashboard and the static spend report in headless Chromium (Debian's, via playwright-core) and
+// reports, per page, each chart's data points, visible marks and visible target lines (an SLO), console
+// errors, failed or external requests; saves a full-page screenshot of each. The pytest wrapper (test_dashboard_browser.py) judges.
 //
 //   node tests/browser/dashboard.mjs CHROMIUM DASHBOARD_URL REPORT_FILE SCREENSHOT_DIR
 import { pathToFileURL } from "node:url";
@@ -36,6 +36,7 @@ try {
         const box = mark.getBoundingClientRect();
         return box.width > 0 && box.height > 0;
       }).length,
+      targets: [...section.querySelectorAll(".target")].filter((line) => line.getBoundingClientRect().height > 0).length,
     })));
     await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
     results.push({ page: name, status: response ? response.status() : null, charts, problems });

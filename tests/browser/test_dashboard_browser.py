@@ -1,7 +1,9 @@
-"""The spend dashboard in a real browser: headless Chromium over a seeded ledger, driven by Playwright (node).
+"""The dashboard in a real browser: headless Chromium over a seeded ledger, driven by Playwright (node).
 
-Every chart must have data and visible marks, the console must stay free of errors, and
-nothing may be fetched from anywhere but the dashboard itself. Screenshots of the live page
+Every chart must have data and visible marks — the serving part's too, drawn from a real
+replica's captured /metrics (tests/orchestrator/dashboard/seed.py) on the second view, with
+the SLO lines visible — the console must stay free of errors, and nothing may be fetched
+from anywhere but the dashboard itself. Screenshots of the live page
 and of the static report go to test-artifacts/ (gitignored). Without Chromium, node or
 playwright-core the test skips and says how to install them.
 """
@@ -9,6 +11,7 @@ playwright-core the test skips and says how to install them.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -21,11 +24,13 @@ import pytest
 from orchestrator.dashboard import Dashboard, DashboardServer, render_page
 from orchestrator.ledger import Window, open_ledger, spend_summary
 from orchestrator.settings import load_settings
-from tests.orchestrator.dashboard.seed import ENVIRONMENT, seed_ledger
+from tests.orchestrator.dashboard.seed import ENVIRONMENT, seed_ledger, serving_monitor
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent.parent / "test-artifacts"
 CHARTS = {"spend-over-time", "cost-per-million-tokens", "planned-vs-billed", "capacity-share", "savings", "utilization"}
+SERVING_CHARTS = {"ttft", "tpot", "request-rate", "queue", "kv-cache", "replay-attainment"}
+WITH_TARGETS = {"ttft", "tpot", "replay-attainment"}
 BROWSER_TIMEOUT_S = 120
 
 
@@ -56,7 +61,11 @@ def test_every_chart_draws_in_chromium_without_console_errors(tmp_path: Path) ->
     seed_ledger(store, now, tmp_path / "bill")
     report = tmp_path / "report.html"
     report.write_text(render_page(spend_summary(store, ENVIRONMENT, Window.last_days(30, now), now, 0.05)))
-    server = DashboardServer(("127.0.0.1", 0), Dashboard(store, ENVIRONMENT, 30, 60, 0.05))
+    views = itertools.count()  # each page view a minute after the one before
+    dashboard = Dashboard(store, ENVIRONMENT, 30, 60, 0.05, now=lambda: now + dt.timedelta(minutes=next(views)),
+                          serving=serving_monitor(store))
+    dashboard.page()  # the first view: since each replica started; the browser's is the next, over the minute between
+    server = DashboardServer(("127.0.0.1", 0), dashboard)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(exist_ok=True)
     try:
@@ -71,7 +80,9 @@ def test_every_chart_draws_in_chromium_without_console_errors(tmp_path: Path) ->
     assert pages["dashboard"]["status"] == 200
     for page in pages.values():
         assert page["problems"] == [], page["page"]
-        assert {c["chart"] for c in page["charts"]} == CHARTS
+        assert {c["chart"] for c in page["charts"]} == (CHARTS | SERVING_CHARTS if page["page"] == "dashboard" else CHARTS)
         empty = [c["chart"] for c in page["charts"] if c["points"] == 0 or c["marks"] == 0]
         assert not empty, f"{page['page']}: charts without data: {empty}"
+    lines = {c["chart"] for c in pages["dashboard"]["charts"] if c["targets"] > 0}
+    assert lines == WITH_TARGETS, lines
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000 and (ARTIFACTS / "report.png").exists()

@@ -35,7 +35,7 @@ GENERATION_PER_REPLICA_HOUR = 400_000
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CAPTURED_MODEL = "tiny-llama"  # the model the fixtures were captured from
 SERVED_MODEL = "llama-3.1-8b"
-SCRAPES = ("vllm-metrics-0.txt", "vllm-metrics-1.txt")  # what each replica answers, scrape by scrape
+SCRAPES = ("vllm-metrics-0.txt", "vllm-metrics-busy.txt", "vllm-metrics-1.txt")  # each replica answers these in turn
 SERVING_REPLICAS = {"http://l4-spot-0.example:8000": "aws-use1-l4-spot", "http://l4-spot-1.example:8000": "aws-use1-l4-spot",
                     "http://a100-0.example:8000": "fra-dc1-a100"}
 SILENT_REPLICA = "http://a10g-0.example:8000"  # recorded ready, never answers

@@ -84,7 +84,7 @@ def test_the_serving_part_draws_latency_against_the_slo_rate_against_the_plan_an
     assert f"llama-3.1-8b · aws-use1-l4-spot (2 replicas) · measured: {spot.requests_per_s:.2f} req/s" in rate
     assert spot.requests_per_s > 0
     assert "llama-3.1-8b · aws-use1-l4-spot (2 replicas) · planned: 77.65 req/s" in rate
-    assert "qwen2.5-32b · az-weu-h100-spot (none answering)" in rate  # planned, nothing scraped
+    assert "qwen2.5-32b · az-weu-h100-spot (no data)" in rate  # planned, nothing scraped
     replays = section(html, "replay-attainment")
     assert replays.count("<tr>") == 3 and ">missed<" in replays and ">met<" in replays
 
