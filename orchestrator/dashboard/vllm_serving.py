@@ -93,13 +93,17 @@ def parse_serving(text: str, model: str | None = None) -> ReplicaServing:
     """Read `text` (Prometheus exposition) for `model` (every model if None), summed over engines.
 
     KV-cache use is the mean over engines (each engine has its own cache). Raises ValueError when
-    `text` is not Prometheus text.
+    `text` is not Prometheus text or has none of vLLM's serving families.
     """
     from prometheus_client.parser import text_string_to_metric_families
 
+    wanted = "".join(line + "\n" for line in text.splitlines()  # a replica serves ~50 families; parse these few
+                     if line.removeprefix("# HELP ").removeprefix("# TYPE ").startswith(SERVING_METRICS))
+    if not wanted:
+        raise ValueError("no vLLM serving metric in the answer (is it a vLLM replica's /metrics?)")
     buckets: dict[str, dict[float, float]] = {name: defaultdict(float) for name in HISTOGRAMS}
     sums: dict[str, list[float]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(wanted):
         for sample in family.samples:
             if model and sample.labels.get("model_name", model) != model:
                 continue

@@ -48,6 +48,13 @@ def test_a_real_scrape_after_a_replay_counts_every_replayed_request() -> None:
     assert parse_serving(captured(0), "another-model").finished == 0  # one model's samples only
 
 
+@pytest.mark.parametrize("text", ["<html>not metrics</html>", "# TYPE up gauge\nup 1\n",
+                                  "vllm:num_requests_waiting{model_name=\"a\"} not-a-number\n"])
+def test_an_answer_that_is_not_a_vllm_replicas_metrics_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_serving(text)
+
+
 @pytest.mark.parametrize(("run", "quantile"), [(0, 0.5), (0, 0.95), (1, 0.5), (1, 0.95)])
 def test_the_histogram_quantile_lands_in_the_bucket_of_what_the_replay_measured(run: int, quantile: float) -> None:
     """Two routes to one number: the replica's histogram (server side) and the replay's own per-request timings
