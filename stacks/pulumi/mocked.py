@@ -10,6 +10,7 @@ This is what `python -m stacks --engine pulumi` prints and what the tests compar
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 from collections.abc import Callable
@@ -127,8 +128,15 @@ def record(stack: str, program: Callable[[], None]) -> list[Declared]:
     recorder = _Recorder()
 
     def run() -> None:
-        pulumi.runtime.set_mocks(recorder.stand_ins, project=PROJECT, stack=stack, preview=False, monitor=recorder)
-        pulumi.runtime.test(program)()
+        # Pulumi's test runner takes the thread's current event loop; after any asyncio.run() there is none
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            pulumi.runtime.set_mocks(recorder.stand_ins, project=PROJECT, stack=stack, preview=False, monitor=recorder)
+            pulumi.runtime.test(program)()
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     contextvars.Context().run(run)  # a fresh root stack per run: Pulumi keeps it in a context variable
     return sorted(recorder.declared, key=lambda d: (d.type, d.name))  # registrations arrive in any order

@@ -193,6 +193,10 @@ def _translate_errors() -> Iterator[None]:
             f"azure: the Retail Prices API answered {exc.response.status_code} for {exc.request.url}. "
             f"To fix: retry later; if it persists, check {where}."
         ) from exc
+    except httpx.InvalidURL as exc:  # not an HTTPError: a NextPageLink that is no URL
+        raise CatalogError(
+            f"azure: the Retail Prices API's paging link is not a URL ({exc}). To fix: check {where}."
+        ) from exc
     except httpx.HTTPError as exc:
         raise CatalogError(
             f"azure: cannot reach the Retail Prices API: {exc}. To fix: check network access "

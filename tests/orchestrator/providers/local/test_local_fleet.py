@@ -124,7 +124,7 @@ def test_status_from_a_fresh_process_follows_the_contract_without_the_key(fleet)
     assert set(status) >= {"environment", "cost_per_hour", "gateway", "pools", "replicas", "drift"}
     assert status["environment"] == "local" and status["cost_per_hour"] == pytest.approx(0.05)
     assert status["gateway"]["healthy"] and status["gateway"]["url"].startswith("http://127.0.0.1:")
-    assert status["pools"] == [{"pool": "local", "nodes": 1, "healthy_nodes": 1}]
+    assert status["pools"] == [{"pool": "local", "nodes": 1, "healthy_nodes": 1, "requested": None}]
     assert len(status["replicas"]) == 2 and all(r["healthy"] and alive(r["pid"]) for r in status["replicas"])
     assert status["drift"] == []
     table = fleet.cli("status")
