@@ -51,16 +51,24 @@ def test_the_replica_serves_with_a_read_only_root_and_the_pods_writable_mounts(t
         "GPUFLEET_REPLICA_HOST": "127.0.0.1", "GPUFLEET_REPLICA_TENSOR_PARALLEL_SIZE": "1", "VLLM_HOST_IP": "127.0.0.1",
         "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind", "HF_HUB_OFFLINE": "1"}
     parent = str(PurePosixPath(CACHE_MOUNT).parent)
+    repo = Path(__file__).resolve().parents[4]
+    # what the image would hold (this checkout, the interpreter) but lives under /tmp here, e.g. a CI clone:
+    # seen again, read-only, through the emptyDir mounted over /tmp
+    image_parts = sorted({str(p.relative_to("/tmp")) for p in (repo, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve())
+                          if p.is_relative_to("/tmp")})
     script = "; ".join([
         "set -e", "mount --make-rprivate /",
-        f"mount -t tmpfs -o size=1m tmpfs {parent}", f"mkdir {CACHE_MOUNT}",  # a mount point for the cache volume
-        f"mount --bind {shlex.quote(str(cache))} {CACHE_MOUNT}", f"mount -o remount,ro {parent}",
+        f"mount -t tmpfs -o size=1m tmpfs {parent}", f"mkdir {CACHE_MOUNT} {parent}/host-tmp",  # mount points
+        f"mount --bind {shlex.quote(str(cache))} {CACHE_MOUNT}", f"mount --rbind /tmp {parent}/host-tmp",
+        f"mount -o remount,ro {parent}",
         "mount -o remount,bind,ro /",  # the container's root, read-only
         "mount -t tmpfs -o size=4g tmpfs /tmp",  # the emptyDir at /tmp
+        *[f"mkdir -p /tmp/{shlex.quote(part)}; mount --rbind {parent}/host-tmp/{shlex.quote(part)} /tmp/{shlex.quote(part)}; "
+          f"mount -o remount,bind,ro /tmp/{shlex.quote(part)}" for part in image_parts],
         f"exec {shlex.quote(sys.executable)} -m orchestrator.replica",
     ])
     log = (tmp_path / "replica.log").open("w")
-    process = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], env=env, cwd=Path(__file__).resolve().parents[4],
+    process = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], env=env, cwd=repo,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
