@@ -22,12 +22,12 @@ ahead of the replicas' pods look idle) down to its own minimum, which a resize d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 
 from orchestrator.errors import InputError
+from orchestrator.providers.azure.names import aks_pool_name
 from stacks.pools import LABEL_PREFIX, PoolDeclaration, Taint, bounded_name, gpu_resource, gpu_taint
 
 OWNED_BY_REBALANCE = {"aws": ("current",), "gcp": ("initial", "current"), "azure": ("current", "floor")}
@@ -191,7 +191,6 @@ def gcp_node_pool(pool: PoolDeclaration) -> GcpNodePool:
 
 SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
 SPOT_MAX_PRICE = -1  # pay up to the on-demand price; never evicted for price
-POOL_NAME_LIMIT = 12
 
 
 @dataclass(frozen=True)
@@ -220,15 +219,6 @@ class AzureNodePool:
     @property
     def priority(self) -> str:
         return "Spot" if self.spot else "Regular"
-
-
-def aks_pool_name(name: str) -> str:
-    """A valid AKS node pool name: 1-12 lower-case letters and digits, starting with a letter."""
-    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
-    head = cleaned if cleaned[:1].isalpha() else f"p{cleaned}"
-    if len(head) <= POOL_NAME_LIMIT:
-        return head
-    return head[:POOL_NAME_LIMIT - 4] + hashlib.sha256(name.encode()).hexdigest()[:4]
 
 
 def resource_group(cluster: str) -> str:

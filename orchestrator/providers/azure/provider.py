@@ -12,30 +12,19 @@ operations: the SDK's poller follows `Azure-AsyncOperation` in the background an
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any, ClassVar, NamedTuple
 
 from orchestrator.errors import InputError
 from orchestrator.providers.azure.api import compute_client, container_client, translate_errors
+from orchestrator.providers.azure.names import aks_pool_name
 from orchestrator.providers.errors import PoolNotFound
 from orchestrator.providers.nodepools import GroupScaler, GroupState
 from orchestrator.providers.retry import Backoff
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
 
-AKS_POOL_NAME_LIMIT = 12
 AKS_POOL_TAG = "aks-managed-poolName"
 _SETTLED = {"Succeeded", "Failed", "Canceled"}
-
-
-def aks_pool_name(name: str) -> str:
-    """The AKS agent pool the stacks declare for a pool: 1-12 lower-case letters and digits (stacks/azure.py)."""
-    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
-    head = cleaned if cleaned[:1].isalpha() else f"p{cleaned}"
-    if len(head) <= AKS_POOL_NAME_LIMIT:
-        return head
-    return head[:AKS_POOL_NAME_LIMIT - 4] + hashlib.sha256(name.encode()).hexdigest()[:4]
 
 
 class ScaleSetRef(NamedTuple):
