@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from orchestrator.catalog.gpus import gpu_spec
-from orchestrator.inputs import FleetInputs
+from orchestrator.inputs import CapacityInput, FleetInputs
 from orchestrator.planner.placement import Placement, SimulatedRow
 from orchestrator.profiles.architectures import resolve_architecture
 from orchestrator.profiles.closed_form import Size
@@ -100,7 +100,7 @@ def derate(spec: FleetSpec, inputs: FleetInputs, placement: Placement, missed: l
         scale[key] = min(1.0, best / pair.closed_form_rps)
         factors[key] = factors.get(key, 1.0) * scale[key]
 
-    def scaled(c):  # type: ignore[no-untyped-def]
+    def scaled(c: CapacityInput) -> CapacityInput:
         f = scale.get((c.model, c.pool))
         if f is None:
             return c

@@ -427,6 +427,9 @@ def best_mix_capacity(
     else:
         smallest = replica_capacity(arch, spec, slo, mix[0], **options)  # type: ignore[arg-type]
         sizes = [] if smallest is None else [smallest.gpus * 2**k for k in range(4) if smallest.gpus * 2**k <= min(max_gpus, spec.max_tensor_parallel)]
+    name = str(options.get("model_name") or (arch if isinstance(arch, str) else arch.name))
+    fit = load_fit(options.get("profiles_dir") or load_settings().profiles_dir, name, spec.name)  # type: ignore[arg-type]
+    scales = fit.scales if fit is not None else (1.0, 1.0)
     best: MixCapacity | None = None
     for size in sizes:
         if allow is not None and not allow(size):
@@ -434,7 +437,7 @@ def best_mix_capacity(
         found = [replica_capacity(arch, spec, slo, b, gpus=size, **options) for b in mix]  # type: ignore[arg-type]
         if any(e is None for e in found):
             continue
-        factor = mix_interference(arch, spec, size, slo, mix, found, str(options.get("dtype", "bf16")))  # type: ignore[arg-type]
+        factor = mix_interference(arch, spec, size, slo, mix, found, str(options.get("dtype", "bf16")), scales)  # type: ignore[arg-type]
         by_size = [e if factor == 1 or e.source == "measured" else e.model_copy(update={  # latencies belonged to the bucket alone
             "rps": e.rps * factor, "tokens_per_s": e.tokens_per_s * factor, "batch": None, "ttft_ms": None, "tpot_ms": None})
             for e in found]
@@ -450,7 +453,7 @@ def best_mix_capacity(
 
 def mix_interference(
     arch: Architecture | str, gpu: GpuSpec, gpus: int, slo: SloTargets, mix: list[SizedDemand],
-    by_size: list[CapacityEstimate], dtype: Dtype,
+    by_size: list[CapacityEstimate], dtype: Dtype, scales: Scales = (1.0, 1.0),
 ) -> float:
     """How much a mix's buckets slow each other: the closed-form rate of the mix's servable buckets
     together over their time-shared estimates (1 / sum share_b / rate_b), at most 1.
@@ -460,7 +463,8 @@ def mix_interference(
     only the mix as a whole shows. 1 when fewer than two buckets are servable or the architecture
     is unknown (a measured profile alone answered). Not applied to a bucket measured at its own size
     (a per-size profile): that is what a replica did, and the estimate's interference would mix a
-    model into a measurement; `orchestrator replay` measures the mix together.
+    model into a measurement; `orchestrator replay` measures the mix together. `scales`: the fit of this
+    model and GPU (`profiles.fit`), so the factor is priced on the model the fitted rates come from.
     """
     servable = [b for b, e in zip(mix, by_size) if e.rps > 0]
     if len(servable) < 2:
@@ -470,17 +474,17 @@ def mix_interference(
     except InputError:
         return 1.0
     sizes = tuple(Size(float(b.input_tokens), float(b.output_tokens), float(b.share)) for b in servable)
-    return _mix_interference(arch, gpu, gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms), sizes, dtype)
+    return _mix_interference(arch, gpu, gpus, float(slo.ttft_p95_ms), float(slo.tpot_p95_ms), sizes, dtype, scales)
 
 
 @functools.lru_cache(maxsize=16384)
 def _mix_interference(arch: Architecture, gpu: GpuSpec, gpus: int, ttft_slo: float, tpot_slo: float,
-                      sizes: tuple[Size, ...], dtype: Dtype) -> float:
-    alone = [_estimate(arch, gpu, gpus, ttft_slo, tpot_slo, b.input_tokens, b.output_tokens, dtype).rps for b in sizes]
+                      sizes: tuple[Size, ...], dtype: Dtype, scales: Scales) -> float:
+    alone = [_estimate(arch, gpu, gpus, ttft_slo, tpot_slo, b.input_tokens, b.output_tokens, dtype, scales).rps for b in sizes]
     priced = [(b, r) for b, r in zip(sizes, alone) if r > 0]
     if len(priced) < 2:
         return 1.0
-    together, _ = ReplicaQueue(_replica(arch, gpu, gpus, dtype), [b for b, _ in priced], ttft_slo, tpot_slo).max_rate()
+    together, _ = ReplicaQueue(_replica(arch, gpu, gpus, dtype, scales), [b for b, _ in priced], ttft_slo, tpot_slo).max_rate()
     if together is None:  # each size alone is servable when idle, so the mix is too; kept for safety
         return 1.0
     time_shared = sum(b.share for b, _ in priced) / sum(b.share / r for b, r in priced)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
 from orchestrator.catalog.gpus import GpuSpec
@@ -112,7 +112,7 @@ def gamma_tail(mean: float, variance: float, x: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def _quantile(tail: callable, high: float) -> float:  # type: ignore[valid-type]
+def _quantile(tail: Callable[[float], float], high: float) -> float:
     """The smallest x with tail(x) <= 5 % (tail decreasing), by bisection on [0, high]."""
     low = 0.0
     while tail(high) > TAIL:

@@ -17,6 +17,7 @@ the fit then keeps them equal (one factor).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -122,12 +123,19 @@ def save_fit(directory: Path, fit: EfficiencyFit) -> Path:
 
 
 def load_fit(directory: Path, model: str, gpu: str) -> EfficiencyFit | None:
-    """The fit of `model` on `gpu` in `directory`, or None."""
+    """The fit of `model` on `gpu` in `directory`, or None. Read once per version of the file: the planner
+    asks for every (model, pool, size)."""
     path = fit_path(directory, model, gpu)
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
     except FileNotFoundError:
         return None
+    return _read_fit(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_fit(path: Path, version: tuple[int, int, int]) -> EfficiencyFit:  # version: re-read when rewritten
+    text = path.read_text(encoding="utf-8")
     try:
         return EfficiencyFit.model_validate(json.loads(text))
     except (ValueError, ValidationError) as exc:

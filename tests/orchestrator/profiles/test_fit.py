@@ -54,3 +54,18 @@ def test_a_saved_fit_estimates_every_other_size_as_fitted(tmp_path):
     assert got.source == "fitted"
     assert got.rps == pytest.approx(estimate_capacity("llama-3.1-8b", "L40S", 1, SLO, other, scales=fit.scales).rps)
     assert got.rps < estimate_capacity("llama-3.1-8b", "L40S", 1, SLO, other).rps  # a slower machine than the model
+
+
+def test_a_fit_prices_a_mixs_interference_on_the_fitted_model(tmp_path):
+    from orchestrator.profiles import best_mix_capacity
+    from orchestrator.profiles.capacity import mix_interference
+    from orchestrator.profiles.closed_form import Size
+
+    fit = fit_efficiency(architecture("llama-3.1-8b"), gpu_spec("L40S"), measured_as((1.5, 1.2)))
+    save_fit(tmp_path, fit)
+    slo = Slo(ttft_p95_ms=5000, tpot_p95_ms=40)  # long prompts stretch the short ones' TPOT: interference binds
+    mix = [Size(16000, 1000, 0.6), Size(1000, 16, 0.4)]
+    cap = best_mix_capacity("llama-3.1-8b", "L40S", slo, mix, max_gpus=1, profiles_dir=tmp_path)
+    fitted = mix_interference(architecture("llama-3.1-8b"), gpu_spec("L40S"), 1, slo, mix, list(cap.by_size), "bf16", fit.scales)
+    bundled = mix_interference(architecture("llama-3.1-8b"), gpu_spec("L40S"), 1, slo, mix, list(cap.by_size), "bf16")
+    assert fitted < 1 and cap.interference == pytest.approx(fitted) and fitted != pytest.approx(bundled, rel=1e-3)
