@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import math
 from pathlib import Path
 from collections.abc import Callable
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.catalog.gpus import Dtype, GpuSpec, gpu_spec
 from orchestrator.errors import InputError
 from orchestrator.profiles.architectures import Architecture, architecture
 from orchestrator.profiles.closed_form import Binding, ReplicaQueue, Size
-from orchestrator.profiles.files import write_atomically
+from orchestrator.profiles.files import read_versioned, write_atomically
 from orchestrator.profiles.fit import Scales, load_fit
 from orchestrator.profiles.perf_model import (
     ACTIVATION_RESERVE_GB,
@@ -246,14 +245,12 @@ def save_measured_profile(directory: Path, profile: CapacityProfile, *, per_size
     return write_atomically(path, profile.model_dump_json(indent=2) + "\n")
 
 
+PROFILE_FIX = "re-run `orchestrator profile` for this model and GPU, or delete the file."
+
+
 def load_measured_profile(directory: Path, model: str, gpu: str) -> CapacityProfile | None:
     """The measured profile of `model` on `gpu` in `directory`, or None if there is none."""
-    path = profile_path(directory, model, gpu)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return _read_profile(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    return read_versioned(profile_path(directory, model, gpu), CapacityProfile, "Measured profile", PROFILE_FIX)
 
 
 def load_sized_profiles(directory: Path, model: str, gpu: str) -> list[CapacityProfile]:
@@ -266,13 +263,8 @@ def load_sized_profiles(directory: Path, model: str, gpu: str) -> list[CapacityP
     found = []
     for name in _profile_names(directory, stat.st_mtime_ns):
         if name.startswith(prefix):
-            path = directory / name
-            try:
-                version = path.stat()
-            except FileNotFoundError:
-                continue
-            profile = _read_profile(path, (version.st_ino, version.st_mtime_ns, version.st_size))
-            if (profile.model, profile.gpu) == (model, gpu):
+            profile = read_versioned(directory / name, CapacityProfile, "Measured profile", PROFILE_FIX)
+            if profile is not None and (profile.model, profile.gpu) == (model, gpu):
                 found.append(profile)
     return found
 
@@ -280,17 +272,6 @@ def load_sized_profiles(directory: Path, model: str, gpu: str) -> list[CapacityP
 @functools.lru_cache(maxsize=64)
 def _profile_names(directory: Path, mtime_ns: int) -> tuple[str, ...]:  # mtime_ns: re-listed when files come or go
     return tuple(sorted(p.name for p in directory.glob("*__*__*.json")))
-
-
-@functools.lru_cache(maxsize=1024)
-def _read_profile(path: Path, version: tuple[int, int, int]) -> CapacityProfile:  # version: re-read when rewritten
-    try:
-        return CapacityProfile.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, ValidationError) as exc:
-        raise InputError(
-            f"Measured profile {path} is unreadable: {exc}. "
-            "To fix: re-run `orchestrator profile` for this model and GPU, or delete the file."
-        ) from exc
 
 
 def replica_capacity(

@@ -17,16 +17,13 @@ the fit then keeps them equal (one factor).
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.errors import InputError
-from orchestrator.profiles.files import write_atomically
+from orchestrator.profiles.files import read_versioned, write_atomically
 
 Scales = tuple[float, float]  # (compute, memory): multipliers on the time each part of a step takes
 _SEARCH_LOG_RANGE = math.log(100.0)  # scales between 1/100 and 100
@@ -123,21 +120,6 @@ def save_fit(directory: Path, fit: EfficiencyFit) -> Path:
 
 
 def load_fit(directory: Path, model: str, gpu: str) -> EfficiencyFit | None:
-    """The fit of `model` on `gpu` in `directory`, or None. Read once per version of the file: the planner
-    asks for every (model, pool, size)."""
-    path = fit_path(directory, model, gpu)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return _read_fit(path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
-
-
-@functools.lru_cache(maxsize=256)
-def _read_fit(path: Path, version: tuple[int, int, int]) -> EfficiencyFit:  # version: re-read when rewritten
-    text = path.read_text(encoding="utf-8")
-    try:
-        return EfficiencyFit.model_validate(json.loads(text))
-    except (ValueError, ValidationError) as exc:
-        raise InputError(f"Efficiency fit {path} is unreadable: {exc}. "
-                         "To fix: re-run `orchestrator profile --per-size` for this model and pool, or delete the file.") from exc
+    """The fit of `model` on `gpu` in `directory`, or None."""
+    return read_versioned(fit_path(directory, model, gpu), EfficiencyFit, "Efficiency fit",
+                          "re-run `orchestrator profile --per-size` for this model and pool, or delete the file.")
