@@ -11,6 +11,16 @@ place is still getting there (a replica loading its model, a node booting), so t
     ScaleUp(model, pool, count)    at least `count` replicas ready and in the gateway
     ScaleDown(model, pool, count)  at most `count`: the others leave the gateway first,
                                    then drain (in-flight requests finish) and stop
+
+A rollout (`orchestrator rollout`) adds two steps for a model moving to a new version:
+
+    SetCanary(model, pool, count, replica)  `count` replicas of the new version ready beside
+                                   the model's stable ones (0: none; they drain and stop)
+    Promote(model, pool, replica)  the stable replicas run `replica` (the new version), as
+                                   many as before, make-before-break; the canary's replicas
+                                   may be taken over; no canary is left
+    SetTraffic(model, pool, weights)  the pool's gateway sends the model's requests to its
+                                   versions in these proportions ({"v1": 95, "v2": 5})
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ class ReplicaSpec(_Frozen):
     served_name: str = Field(description="The model name clients ask for.")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per replica.")
     max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens.")
+    version: str | None = Field(None, description="The model's release (spec `models[].version`/`versions`); None: the model's own fields, as before versions existed.")
+    image: str | None = Field(None, description="Image pinned by digest; None: the environment's image.")
+    vllm_args: tuple[str, ...] = Field((), description="Extra vLLM server arguments of this version.")
 
 
 class ResizePool(_Frozen):
@@ -75,7 +88,29 @@ class ScaleDown(_Frozen):
     count: int = Field(ge=0)
 
 
-Step = Annotated[ResizePool | ScaleUp | ScaleDown, Field(discriminator="kind")]
+class SetCanary(_Frozen):
+    kind: Literal["set_canary"] = "set_canary"
+    model: str
+    pool: str
+    count: int = Field(ge=0)
+    replica: ReplicaSpec
+
+
+class Promote(_Frozen):
+    kind: Literal["promote"] = "promote"
+    model: str
+    pool: str
+    replica: ReplicaSpec
+
+
+class SetTraffic(_Frozen):
+    kind: Literal["set_traffic"] = "set_traffic"
+    model: str
+    pool: str
+    weights: dict[str, float] = Field(description="Version -> relative weight (>= 0; at least one positive).")
+
+
+Step = Annotated[ResizePool | ScaleUp | ScaleDown | SetCanary | Promote | SetTraffic, Field(discriminator="kind")]
 
 
 class Offer(_Frozen):
@@ -95,6 +130,8 @@ class ObservedReplica(_Frozen):
     healthy: bool
     pid: int | None = Field(None, description="Local replicas only.")
     restarts: int = 0
+    version: str | None = Field(None, description="The release it runs (ReplicaSpec.version).")
+    canary: bool = Field(False, description="A rollout's new version, beside the stable replicas.")
 
 
 class ObservedPool(_Frozen):

@@ -226,6 +226,49 @@ class CustomArchitecture(StrictModel):
         return self
 
 
+VERSION_PATTERN = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
+VersionName = Annotated[str, Field(min_length=1, max_length=40, pattern=VERSION_PATTERN,
+                                   description="Lower-case letters, digits, '.' and '-' (v2, 2026-12-05, ft-3.1).")]
+IMAGE_DIGEST_PATTERN = r"^[^\s@]+@sha256:[0-9a-f]{64}$"
+
+
+class ModelVersion(StrictModel):
+    """A release of a model that `orchestrator rollout --to NAME` can move to: what differs from the model's own fields."""
+
+    name: VersionName
+    source: str | None = Field(None, min_length=1, description="Weights of this version; unset: the model's `source`.")
+    image: str | None = Field(None, max_length=500, pattern=IMAGE_DIGEST_PATTERN, description="Replica image of this version, pinned by digest (registry/vllm@sha256:...); unset: the environment's image (settings `kubernetes_image`). Local replicas run this machine's vLLM.")
+    vllm_args: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list, max_length=64, description="Extra `vllm serve` arguments of this version (`--quantization`, `--enable-prefix-caching`, ...), after gpufleet's own.")
+    max_model_len: int | None = Field(None, gt=0, le=100_000_000, description="Longest context this version serves; unset: the model's.")
+
+
+class RolloutPolicy(StrictModel):
+    """How `orchestrator rollout` shifts traffic to a new version, and when it rolls back (docs/rollouts.md)."""
+
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1, max_length=20, description="Percent of the model's traffic on the new version at each step, increasing, ending at 100. [100] is a blue-green switch.")
+    hold_s: float = Field(300, ge=0, le=86_400, description="Seconds each step is watched before it is judged.")
+    min_requests: int = Field(50, ge=0, le=10_000_000, description="Requests the new version must have answered in a step before it is judged; a step waits for them up to `max_wait_s`.")
+    max_wait_s: float = Field(1800, ge=0, le=604_800, description="Most seconds a step waits for `min_requests`; past that, the rollout rolls back (not enough traffic to judge).")
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1, description="Roll back when the new version's error rate (5xx, failed connections, and 4xx other than 401/403/404/429) exceeds the old one's by more than this (0.01: one point).")
+    max_ttft_ratio: float = Field(1.2, ge=1, le=100, description="Roll back when the new version's TTFT p95 exceeds the old one's by this factor, or exceeds the model's SLO while the old one's does not.")
+    max_tpot_ratio: float = Field(1.2, ge=1, le=100, description="As `max_ttft_ratio`, for TPOT p95.")
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_to_100(cls, steps: list[float]) -> list[float]:
+        if any(not 0 < s <= 100 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100:
+            raise ValueError(f"{steps} is not a ladder of traffic percentages; allowed: increasing numbers in (0, 100] "
+                             "ending at 100, e.g. [5, 25, 50, 100] ([100] switches at once: blue-green)")
+        return steps
+
+
+class ScaleToZero(StrictModel):
+    """Let an idle model's replicas stop (and its pools shrink) until a request comes (docs/scale-to-zero.md)."""
+
+    idle_after_s: float = Field(900, ge=10, le=604_800, description="Seconds without a request after which the model's replicas stop.")
+    hold_s: float = Field(120, ge=0, le=3600, description="Seconds the gateway holds a request for a stopped model while it starts; past that it answers 503 with Retry-After.")
+
+
 class Model(StrictModel):
     """A model to serve, with its size, SLO and placement constraints."""
 
@@ -240,6 +283,32 @@ class Model(StrictModel):
     min_replicas: int = Field(1, ge=0, le=100_000)
     spread: Spread | None = None
     residency: Residency = Field(default_factory=Residency)
+    version: VersionName = Field("v1", description="Name of the release the fields above describe (what runs until a rollout moves the model to one of `versions`).")
+    versions: list[ModelVersion] = Field(default_factory=list, max_length=64, description="Other releases `orchestrator rollout --to NAME` can move the model to.")
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy, description="Traffic steps and rollback thresholds of `orchestrator rollout`.")
+    scale_to_zero: ScaleToZero | None = Field(None, description="Stop the model's replicas when idle (needs min_replicas: 0); the gateway wakes it on the next request.")
+
+    @model_validator(mode="after")
+    def _versions_and_idle(self) -> Model:
+        names = [self.version, *(v.name for v in self.versions)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"version names repeat ({', '.join(names)}); allowed: one name per release, "
+                             "and `version` (the model's own fields) not reused in `versions`")
+        if self.scale_to_zero is not None and self.min_replicas != 0:
+            raise ValueError(f"scale_to_zero with min_replicas {self.min_replicas}; allowed: min_replicas: 0 "
+                             "(replicas that must always run cannot stop)")
+        return self
+
+    def version_named(self, name: str | None = None) -> ModelVersion:
+        """The named release (default: the model's own fields) with every field resolved; KeyError if none has that name."""
+        base = ModelVersion(name=self.version, source=self.source, max_model_len=self.max_model_len)
+        if name is None or name == self.version:
+            return base
+        for version in self.versions:
+            if version.name == name:
+                return version.model_copy(update={"source": version.source or self.source,
+                                                  "max_model_len": version.max_model_len or self.max_model_len})
+        raise KeyError(name)
 
     @field_validator("architecture", mode="wrap")
     @classmethod
