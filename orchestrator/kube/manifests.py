@@ -3,8 +3,8 @@
 A pool's manifests, in apply order: its Namespace (Pod Security `restricted`), then the objects
 the Kubernetes provider creates for each model the placement runs there (`providers/kubernetes/
 models.replica_objects`, the same function: the replicas' ServiceAccount with the pool's identity,
-the shared cache claim when the spec asks for one, the model's Service and Deployment), and per
-model:
+the shared cache claim when the spec asks for one, the model's Service and Deployment, whose pods
+carry the model's `version`, the release its own fields describe), and per model:
 
 - a PodDisruptionBudget allowing one voluntary disruption at a time;
 - a HorizontalPodAutoscaler (autoscaling/v2) bounded from the planned count up to twice it
@@ -20,6 +20,10 @@ on the cluster, writes the floor on it too: providers/kubernetes/provider.py.)
 The gateway's API key is read from the Secret `gpufleet-gateway` (key `api-key`) and a pool's
 `identity.secret` from the Secret it names: neither is rendered (keys stay out of Git); create
 them in the namespace (rebalance creates the first itself).
+
+A rollout (`orchestrator rollout`) changes the Deployment's pod template on the cluster (and adds,
+then removes, a `-canary` Deployment): with GitOps, write the promoted version's fields into the
+spec and render again, or the next sync puts the old template back (docs/rollouts-kubernetes.md).
 
 Before anything is rendered, each pool's cache must hold what it caches: one model's checkpoint
 per pod in an emptyDir, every placed model's in a shared claim.
@@ -91,7 +95,7 @@ def pool_manifests(spec: FleetSpec, placement: Placement, pool_name: str, settin
         model = models[row.model]
         tp = gpus.get((row.model, pool_name), model.gpus_per_replica or 1)
         replica = ReplicaSpec(source=model.source, served_name=model.name, tensor_parallel_size=tp,
-                              max_model_len=model.max_model_len)
+                              max_model_len=model.max_model_len, version=model.version)
         objects = replica_objects(pool, model.name, replica, row.count, settings, api_key=True)
         base = objects[-1]
         del base["spec"]["replicas"]  # the HPA's to set, from the planned floor up

@@ -15,6 +15,8 @@ No kube-apiserver can run here, so this stands in for one (JSON only, no watch):
     POST   /apis/apps/v1/namespaces/NS/deployments              create (404 without the namespace, 409 if there)
     GET    /apis/apps/v1/namespaces/NS/deployments?labelSelector=...
     GET    /apis/apps/v1/namespaces/NS/deployments/NAME
+    PATCH  /apis/apps/v1/namespaces/NS/deployments/NAME         a JSON patch (`replace`/`add` ops), or a merge patch
+                                                                (strategic ones merged the same way)
     DELETE /apis/apps/v1/namespaces/NS/deployments/NAME         its pods start terminating
     PATCH  /apis/apps/v1/namespaces/NS/deployments/NAME/scale   {"spec": {"replicas": N}}
     POST   /apis/autoscaling/v2/namespaces/NS/horizontalpodautoscalers            create (409 if there)
@@ -29,17 +31,27 @@ A Deployment's pods are made at once; each turns Ready `ready_delay_s` after it 
 Secret's `data` included); a namespace keeps its labels (`namespaces`). An HPA
 (`autoscalers`) acts as its controller would at once, and only on its bounds: the Deployment
 it targets is scaled into [minReplicas, maxReplicas] when it is made or patched (no metrics,
-no later scaling of its own). Not emulated:
-scheduling (every pod gets a node and an IP), probes, rolling updates of a changed
-template, a Service's cluster IP and endpoints, reading or updating Secrets, quotas, RBAC,
-watch, server-side apply.
+no later scaling of its own).
+
+A Deployment whose pod template changes rolls as its controller rolls it (RollingUpdate, the
+only strategy faked), one step at every request: new pods start while all pods number at most
+`replicas + maxSurge`, and old ones stop (not-ready first) while at least `replicas -
+maxUnavailable` pods stay ready; status counts `updatedReplicas` (pods of the current
+template) apart. `fewest_ready` keeps, per Deployment, the fewest ready pods left after a step
+of a rollout stopped old ones. A scale removes old-template pods first, then the newest.
+Not emulated: scheduling (every pod gets a node and an IP), probes, the Recreate strategy,
+proportional scaling during a rollout, a Service's cluster IP and endpoints, reading or
+updating Secrets, quotas, RBAC, watch, server-side apply.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import itertools
+import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -71,6 +83,7 @@ class FakePod:
     ip: str
     labels: dict[str, str]
     made_at: float
+    template: str  # `_template_hash` of the template it was made from
     deleted_at: float | None = None
 
 
@@ -89,6 +102,7 @@ class FakeKubernetesApi(FakeCloudApi):
             "secrets": {}, "serviceaccounts": {}, "persistentvolumeclaims": {}}
         self.secrets = self.objects["secrets"]
         self.autoscalers: dict[tuple[str, str], dict] = {}  # (namespace, name) -> HorizontalPodAutoscaler
+        self.fewest_ready: dict[tuple[str, str], int] = {}  # by Deployment: fewest ready pods during its rollouts
         self.nodes: dict[str, dict[str, str]] = {}  # name -> labels
         self._ids = itertools.count(1)
 
@@ -98,6 +112,8 @@ class FakeKubernetesApi(FakeCloudApi):
     def handle(self, request: Request) -> Response:
         with self._lock:
             self._reap(time.monotonic())
+            for key in self.deployments:
+                self._roll(key)
             if _NODES.match(request.path):
                 return self._list_nodes(_selector(request))
             if _NAMESPACES.match(request.path) and request.method == "POST":
@@ -203,6 +219,8 @@ class FakeKubernetesApi(FakeCloudApi):
             self.deployments[key]["spec"]["replicas"] = replicas
             self.deployments[key]["metadata"]["generation"] += 1
             self._scale(key, replicas)
+        elif request.method == "PATCH":
+            self._patch(key, request.get_json(), request.content_type or "")
         if scale:
             return json_response({"kind": "Scale", "apiVersion": "autoscaling/v1",
                                   "metadata": {"name": key[1], "namespace": key[0]},
@@ -210,15 +228,63 @@ class FakeKubernetesApi(FakeCloudApi):
                                   "status": {"replicas": len(self._live(key))}})
         return json_response(self._deployment(key))
 
+    def _patch(self, key: tuple[str, str], patch: list | dict, content_type: str) -> None:
+        """A JSON patch (a list of ops) or a merge patch; a changed spec is a new generation, a changed count a scale."""
+        body = self.deployments[key]
+        before = copy.deepcopy(body["spec"])
+        if content_type.startswith("application/json-patch+json"):
+            for op in patch:
+                if op["op"] not in ("replace", "add"):
+                    raise ValueError(f"JSON patch op {op['op']} is not faked")
+                *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
+                target = body
+                for part in parents:
+                    target = target[part]
+                target[last] = copy.deepcopy(op["value"])
+        else:
+            _merge(body, patch)
+        if body["spec"] != before:
+            body["metadata"]["generation"] += 1
+        if body["spec"].get("replicas", 1) != before.get("replicas", 1):
+            self._scale(key, body["spec"].get("replicas", 1))
+
     def _scale(self, key: tuple[str, str], replicas: int) -> None:
         now = time.monotonic()
-        live = self._live(key)
+        current = _template_hash(self.deployments[key])
+        live = sorted(self._live(key), key=lambda pod: pod.template != current)  # old-template pods last: stopped first
         for pod in live[replicas:]:
             pod.deleted_at = now
-        labels = self.deployments[key]["spec"]["template"]["metadata"].get("labels", {})
         for _ in range(replicas - len(live)):
-            n = next(self._ids)
-            self.pods[key].append(FakePod(f"{key[1]}-{n:05d}", f"10.0.{n // 250}.{n % 250 + 1}", labels, now))
+            self._add_pod(key, now)
+
+    def _add_pod(self, key: tuple[str, str], now: float) -> None:
+        template = self.deployments[key]["spec"]["template"]
+        n = next(self._ids)
+        self.pods[key].append(FakePod(f"{key[1]}-{n:05d}", f"10.0.{n // 250}.{n % 250 + 1}",
+                                      dict(template["metadata"].get("labels", {})), now, _template_hash(self.deployments[key])))
+
+    def _roll(self, key: tuple[str, str]) -> None:
+        """One step of a RollingUpdate toward the current template (see module docstring)."""
+        body = self.deployments[key]
+        current = _template_hash(body)
+        live = self._live(key)
+        old = [pod for pod in live if pod.template != current]
+        if not old:
+            return
+        replicas = body["spec"].get("replicas", 1)
+        rolling = (body["spec"].get("strategy") or {}).get("rollingUpdate") or {}
+        surge = _pods_of(rolling.get("maxSurge", "25%"), replicas, math.ceil)
+        unavailable = _pods_of(rolling.get("maxUnavailable", "25%"), replicas, math.floor)
+        now = time.monotonic()
+        for _ in range(min(replicas - (len(live) - len(old)), replicas + surge - len(live))):
+            self._add_pod(key, now)
+        ready = sum(self._ready(pod) for pod in self._live(key))
+        for pod in sorted(old, key=self._ready):  # not-ready ones first: stopping them costs nothing
+            if self._ready(pod) and ready - 1 < replicas - unavailable:
+                break
+            pod.deleted_at = now
+            ready -= self._ready(pod)
+        self.fewest_ready[key] = min(self.fewest_ready.get(key, ready), ready)
 
     def _live(self, key: tuple[str, str]) -> list[FakePod]:
         return [pod for pod in self.pods.get(key, []) if pod.deleted_at is None]
@@ -236,8 +302,9 @@ class FakeKubernetesApi(FakeCloudApi):
         body = copy.deepcopy(self.deployments[key])
         live = self._live(key)
         ready = sum(self._ready(pod) for pod in live)
+        updated = sum(pod.template == _template_hash(body) for pod in live)
         body["status"] = {"observedGeneration": body["metadata"]["generation"], "replicas": len(live),
-                          "updatedReplicas": len(live), "readyReplicas": ready, "availableReplicas": ready}
+                          "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready}
         return body
 
     def _list_nodes(self, selector: dict[str, str]) -> Response:
@@ -264,6 +331,29 @@ class FakeKubernetesApi(FakeCloudApi):
                        "containerStatuses": [{"name": "vllm", "ready": ready, "restartCount": 0, "image": "fake",
                                               "imageID": "fake", "started": True}]},
         }
+
+
+def _template_hash(deployment: dict) -> str:
+    """A Deployment's pod template, as its controller tells one ReplicaSet from another."""
+    return hashlib.sha256(json.dumps(deployment["spec"]["template"], sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _pods_of(value: int | str, replicas: int, rounding) -> int:
+    """maxSurge / maxUnavailable as pods: a number, or a percentage of `replicas` (surge rounds up, unavailable down)."""
+    if isinstance(value, str) and value.endswith("%"):
+        return int(rounding(replicas * float(value[:-1]) / 100))
+    return int(value)
+
+
+def _merge(target: dict, patch: dict) -> None:
+    """A JSON merge patch (RFC 7386): objects merge, null removes, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 def _selector(request: Request) -> dict[str, str]:

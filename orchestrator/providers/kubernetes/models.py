@@ -1,14 +1,16 @@
 """What gpufleet puts on a cluster for a model in a pool, as pure functions (tested without a cluster).
 
 One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it; Pod Security
-`restricted` enforced), one Deployment per model in it, named after the model. In apply order
+`restricted` enforced), one Deployment per model in it, named after the model, and during a
+rollout a second one, `<name>-canary`, running the new version beside it. In apply order
 (`replica_objects`), each ScaleUp makes what is not there yet:
 
 - the ServiceAccount `gpufleet-replica` with the pool's cloud identity for its weights' store
   (`identity.py`), no API token mounted;
 - with `model_cache.storage_class`, the ReadWriteMany PersistentVolumeClaim `gpufleet-model-cache`
   the pool's replicas share; else each pod's cache is a node-local emptyDir of `size_gb`;
-- a ClusterIP Service of the model's name over its pods (what a site's vllm-router discovers);
+- a ClusterIP Service of the model's name over its pods, stable and canary alike (what a site's
+  vllm-router discovers; without a mesh, a version's share of the traffic is its share of the pods);
 - the Deployment. Its pods run the replica image (`GPUFLEET_KUBERNETES_IMAGE`, by digest unless
   `GPUFLEET_KUBERNETES_ALLOW_IMAGE_TAG`; entrypoint `python -m orchestrator.replica`) on the
   pool's nodes only (`gpufleet.io/pool`, the label the stacks give them), tolerate the GPU taint and
@@ -25,6 +27,14 @@ One namespace per pool (`gpufleet-<pool>`, as the on-prem stacks declare it; Pod
   and the site's router drop it, then gets the replica's drain time plus the entrypoint's grace
   before it is killed.
 
+A replica's version (`ReplicaSpec.version`) is its pods' label `gpufleet.io/version` and the entrypoint's
+`GPUFLEET_REPLICA_VERSION`; the version's image (else the environment's), `vllm_args` (shell-quoted in
+`GPUFLEET_REPLICA_VLLM_ARGS`) and `max_model_len` go to the pods. Selectors never name the version (a
+Deployment's selector cannot change; a promotion changes the version under it): the stable Deployment
+selects the model's pods, the canary's adds `gpufleet.io/track: canary`, which only its pods carry.
+The stable selector matching the canary's pods too is harmless to the controllers (each ReplicaSet
+keeps the pods it owns), and is what lets the model's Service, budget and autoscaler span both.
+
 With the gateway's API key, the pool's namespace holds it in the Secret `gpufleet-gateway` (key
 `api-key`) and the pods read it as `VLLM_API_KEY`, so vLLM refuses requests without it.
 `kube/manifests.py` renders the same objects for review and GitOps.
@@ -36,6 +46,7 @@ import base64
 import hashlib
 import math
 import re
+import shlex
 
 from pydantic import SecretStr
 
@@ -51,6 +62,9 @@ from orchestrator.spec import Pool
 MANAGED_BY = ("app.kubernetes.io/managed-by", "gpufleet")
 MODEL_LABEL = "gpufleet.io/model"
 POOL_LABEL = "gpufleet.io/pool"
+VERSION_LABEL = "gpufleet.io/version"
+TRACK_LABEL = "gpufleet.io/track"
+CANARY = "canary"  # TRACK_LABEL's value on a canary's Deployment and pods
 CONTAINER = "vllm"
 AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"  # AKS taints spot nodes itself
 PROBE_PERIOD_S = 10
@@ -65,6 +79,7 @@ API_KEY_SECRET = "gpufleet-gateway"
 API_KEY_SECRET_KEY = "api-key"
 API_KEY_ENV = "VLLM_API_KEY"
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def _name(text: str, limit: int = 63) -> str:
@@ -82,6 +97,11 @@ def namespace(pool: str) -> str:
 
 def deployment_name(model: str) -> str:
     return _name(model)
+
+
+def canary_name(model: str) -> str:
+    """The canary Deployment's name: `<deployment_name>-canary` (hashed like any name past 63 characters)."""
+    return _name(f"{deployment_name(model)}-{CANARY}")
 
 
 def selector(model: str | None = None) -> str:
@@ -106,14 +126,15 @@ def tolerations(pool: Pool) -> list[dict]:
     return result
 
 
-def image(settings: Settings) -> str:
-    """The replica image: required, and by digest unless tags are explicitly allowed."""
-    reference = settings.kubernetes_image
+def image(settings: Settings, replica: ReplicaSpec) -> str:
+    """The replica image (its version's, else the environment's): required, and by digest unless tags are explicitly allowed."""
+    reference, where = ((replica.image, f"version {replica.version}'s image") if replica.image
+                        else (settings.kubernetes_image, "GPUFLEET_KUBERNETES_IMAGE"))
     if not reference:
         raise InputError("GPUFLEET_KUBERNETES_IMAGE is not set. To fix: set it to the replica image "
                          "(images/vllm) in your registry, pinned by digest")
     if not _DIGEST.search(reference) and not settings.kubernetes_allow_image_tag:
-        raise InputError(f"GPUFLEET_KUBERNETES_IMAGE={reference} is not pinned by digest, so what runs may change under its name. "
+        raise InputError(f"{where}={reference} is not pinned by digest, so what runs may change under its name. "
                          "To fix: pin it as REGISTRY/NAME@sha256:<64 hex digits> (`docker buildx imagetools inspect` "
                          "prints it), or set GPUFLEET_KUBERNETES_ALLOW_IMAGE_TAG=1 to accept a tag")
     return reference
@@ -122,6 +143,16 @@ def image(settings: Settings) -> str:
 def labels_of(pool: Pool, model: str | None = None) -> dict[str, str]:
     """gpufleet's labels on a pool's objects (and a model's)."""
     return dict([MANAGED_BY], **({MODEL_LABEL: model} if model else {}), **{POOL_LABEL: pool.name})
+
+
+def version_labels(replica: ReplicaSpec) -> dict[str, str]:
+    """The pod label naming the replica's version (none without one); InputError if it is no label value."""
+    if replica.version is None:
+        return {}
+    if len(replica.version) > 63 or not _LABEL_VALUE.match(replica.version):
+        raise InputError(f"version '{replica.version}' of {replica.served_name} cannot be a Kubernetes label value. "
+                         "To fix: name versions with lower-case letters, digits, '.' and '-' (at most 40)")
+    return {VERSION_LABEL: replica.version}
 
 
 def namespace_object(pool: Pool) -> dict:
@@ -161,12 +192,12 @@ def _resources(pool: Pool, replica: ReplicaSpec, settings: Settings) -> dict:
 
 
 def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings, *,
-               api_key: bool = False) -> dict:
-    """The Deployment of `model` in `pool` with `replicas` pods; `api_key`: its pods read `VLLM_API_KEY`
-    from the Secret `API_KEY_SECRET` (`api_key_env`)."""
-    reference = image(settings)
+               api_key: bool = False, canary: bool = False) -> dict:
+    """The Deployment of `model` in `pool` with `replicas` pods (`canary`: the rollout's second one, `canary_name`);
+    `api_key`: its pods read `VLLM_API_KEY` from the Secret `API_KEY_SECRET` (`api_key_env`)."""
+    reference = image(settings, replica)
     access = weights_access(pool, model, replica.source)
-    labels = labels_of(pool, model)
+    labels = labels_of(pool, model) | ({TRACK_LABEL: CANARY} if canary else {})
     env = {
         "GPUFLEET_REPLICA_MODEL_SOURCE": replica.source,
         "GPUFLEET_REPLICA_SERVED_NAME": replica.served_name,
@@ -174,6 +205,8 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
         "GPUFLEET_REPLICA_PORT": str(settings.replica_port),
         "GPUFLEET_REPLICA_DRAIN_TIMEOUT_S": str(settings.replica_drain_timeout_s),
         **({"GPUFLEET_REPLICA_MAX_MODEL_LEN": str(replica.max_model_len)} if replica.max_model_len else {}),
+        **({"GPUFLEET_REPLICA_VLLM_ARGS": shlex.join(replica.vllm_args)} if replica.vllm_args else {}),
+        **({"GPUFLEET_REPLICA_VERSION": replica.version} if replica.version else {}),
         "GPUFLEET_HOME": CACHE_MOUNT,
         "VLLM_CACHE_ROOT": f"{CACHE_MOUNT}/vllm",  # compiled graphs survive restarts beside the weights
         "HOME": "/tmp",  # the root filesystem is read-only; caches that follow HOME land in /tmp
@@ -199,13 +232,14 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
     }
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": deployment_name(model), "namespace": namespace(pool.name), "labels": labels},
+        "metadata": {"name": canary_name(model) if canary else deployment_name(model), "namespace": namespace(pool.name),
+                     "labels": labels},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": rolling_update(),
             "template": {
-                "metadata": {"labels": labels | access.labels},
+                "metadata": {"labels": labels | version_labels(replica) | access.labels},
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,
@@ -224,14 +258,28 @@ def deployment(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, sett
     }
 
 
+def rolling_update(surge: int = 1) -> dict:
+    """Make-before-break: `surge` new pods start before an old one stops, and none stops before a new one is ready."""
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 0}}
+
+
 def replica_objects(pool: Pool, model: str, replica: ReplicaSpec, replicas: int, settings: Settings, *,
-                    api_key: bool = False) -> list[dict]:
+                    api_key: bool = False, canary: bool = False) -> list[dict]:
     """What a model's replicas in a pool need in its namespace, in apply order: ServiceAccount, the
-    cache claim (when shared), Service, Deployment. The namespace and the key's Secret come before."""
-    body = deployment(pool, model, replica, replicas, settings, api_key=api_key)
+    cache claim (when shared), the model's Service, the Deployment (the canary's with `canary`). The
+    namespace and the key's Secret come before."""
+    body = deployment(pool, model, replica, replicas, settings, api_key=api_key, canary=canary)
     claim = model_cache_claim(pool)
     return [service_account(pool, namespace(pool.name), labels_of(pool)), *([claim] if claim else []),
-            service(body, settings), body]
+            service(pool, model, settings), body]
+
+
+def pod_release(template: dict) -> tuple:
+    """What a pod template runs, as a step sets it: version label, image, plain environment values. The
+    API server adds defaults to the rest, so whole templates read back never equal the rendered one."""
+    container = next(c for c in template["spec"]["containers"] if c["name"] == CONTAINER)
+    env = sorted((e["name"], e["value"]) for e in container.get("env") or [] if "value" in e)
+    return (template["metadata"].get("labels", {}).get(VERSION_LABEL), container["image"], tuple(env))
 
 
 def api_key_env() -> dict:
@@ -258,17 +306,19 @@ def object_meta(deployment_: dict) -> dict:
     return {"name": meta["name"], "namespace": meta["namespace"], "labels": dict(meta["labels"])}
 
 
-def service(deployment_: dict, settings: Settings) -> dict:
-    """The ClusterIP Service over a Deployment's pods, named after it (what a site's vllm-router discovers)."""
+def service(pool: Pool, model: str, settings: Settings) -> dict:
+    """The model's ClusterIP Service over its pods, stable and canary (what a site's vllm-router discovers)."""
+    labels = labels_of(pool, model)
     return {
-        "apiVersion": "v1", "kind": "Service", "metadata": object_meta(deployment_),
-        "spec": {"type": "ClusterIP", "selector": dict(deployment_["spec"]["selector"]["matchLabels"]),
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": deployment_name(model), "namespace": namespace(pool.name), "labels": labels},
+        "spec": {"type": "ClusterIP", "selector": dict(labels),
                  "ports": [{"name": "http", "port": settings.replica_port, "targetPort": "http", "protocol": "TCP"}]},
     }
 
 
 def observed_replica(pod: dict, pool: str, port: int) -> ObservedReplica:
-    """A pod (the API's JSON) as an ObservedReplica: healthy when Ready and not stopping."""
+    """A pod (the API's JSON) as an ObservedReplica: healthy when Ready and not stopping; its version and track from its labels."""
     metadata, status = pod["metadata"], pod.get("status") or {}
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
     ip = status.get("podIP")
@@ -276,4 +326,10 @@ def observed_replica(pod: dict, pool: str, port: int) -> ObservedReplica:
         model=metadata["labels"][MODEL_LABEL], pool=pool, url=f"http://{ip}:{port}" if ip else "",
         healthy=ready and not metadata.get("deletionTimestamp"),
         restarts=sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or []),
+        version=metadata["labels"].get(VERSION_LABEL), canary=is_canary(pod),
     )
+
+
+def is_canary(object_: dict) -> bool:
+    """Whether a Deployment or pod (the API's JSON) is a rollout's canary."""
+    return (object_["metadata"].get("labels") or {}).get(TRACK_LABEL) == CANARY

@@ -75,6 +75,9 @@ def test_without_out_one_yaml_stream(plan_file, capsys):
     assert code == 0, err
     documents = list(yaml.safe_load_all(out))
     assert documents[0]["kind"] == "Namespace" and sum(d["kind"] == "Deployment" for d in documents) >= 3
+    # the spec names no versions: each model's own fields are its release "v1", which its pods carry
+    assert {d["spec"]["template"]["metadata"]["labels"]["gpufleet.io/version"] for d in documents
+            if d["kind"] == "Deployment"} == {"v1"}
 
 
 def test_an_image_by_tag_is_bad_input(plan_file, tmp_path, capsys, monkeypatch):

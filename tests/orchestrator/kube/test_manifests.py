@@ -138,6 +138,23 @@ def test_the_deployment_runs_the_planned_replicas_with_the_gateway_key_and_drain
     assert container["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "5"]}}
 
 
+def test_pods_carry_the_models_version_and_selectors_never_do(hybrid, rendered):
+    spec, _ = hybrid
+    versions = {m.name: m.version for m in spec.models}
+    for rendered_pool in rendered:
+        for deployment in by_kind(rendered_pool.manifests, "Deployment"):
+            model = deployment["metadata"]["labels"]["gpufleet.io/model"]
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert deployment["spec"]["template"]["metadata"]["labels"]["gpufleet.io/version"] == versions[model]
+            assert env["GPUFLEET_REPLICA_VERSION"] == versions[model]
+            # a promotion changes the version under the selectors: Deployment, Service and budget select the model
+            selectors = [deployment["spec"]["selector"]["matchLabels"]] + [
+                m["spec"]["selector"] if m["kind"] == "Service" else m["spec"]["selector"]["matchLabels"]
+                for m in rendered_pool.manifests if m["kind"] in ("Service", "PodDisruptionBudget")]
+            assert all("gpufleet.io/version" not in s for s in selectors)
+
+
 def test_the_onprem_site_shares_one_claim_and_no_secret_is_rendered(rendered):
     onprem = next(p for p in rendered if p.pool == "fra-dc1-a100")
     claims = by_kind(onprem.manifests, "PersistentVolumeClaim")
@@ -145,11 +162,12 @@ def test_the_onprem_site_shares_one_claim_and_no_secret_is_rendered(rendered):
     assert all(m["kind"] != "Secret" for p in rendered for m in p.manifests)  # keys stay out of Git
 
 
-def test_service_budget_and_autoscaler_follow_the_deployment(rendered, settings):
+def test_service_budget_and_autoscaler_follow_the_deployment(hybrid, rendered, settings):
     manifests = rendered[0].manifests
     deployment = by_kind(manifests, "Deployment")[0]
     labels = deployment["spec"]["selector"]["matchLabels"]
-    assert by_kind(manifests, "Service")[0] == service(deployment, settings)  # the one the provider creates
+    pool = next(p for p in hybrid[0].pools if p.name == rendered[0].pool)
+    assert by_kind(manifests, "Service")[0] == service(pool, labels["gpufleet.io/model"], settings)  # the one the provider creates
     assert by_kind(manifests, "PodDisruptionBudget")[0]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
     hpa = hpa_of(manifests, deployment)
     planned = hpa["minReplicas"]

@@ -89,9 +89,9 @@ def test_the_secret_holds_the_key_and_the_service_selects_the_deployments_pods()
     assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("gpufleet-gateway", "gpufleet-azure-weu-h100")
     assert base64.b64decode(secret["data"]["api-key"]) == b"gf-abc"
     rendered = deployment(pool(), "llama-70b", REPLICA, 2, SETTINGS)
-    svc = service(rendered, SETTINGS)
+    svc = service(pool(), "llama-70b", SETTINGS)
     assert svc["metadata"] == {k: rendered["metadata"][k] for k in ("name", "namespace", "labels")}
-    assert svc["spec"]["selector"] == rendered["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"] == rendered["spec"]["selector"]["matchLabels"]
     assert svc["spec"]["ports"][0]["port"] == SETTINGS.replica_port
 
 
