@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         "a Hugging Face id, or a local path (absolute, ./, ~/ or ${GPUFLEET_HOME}/...).")
     replica_served_name: str | None = Field(
         None, description="Model name clients ask for (the spec's model name). Unset: the source's last path part.")
+    replica_version: str | None = Field(
+        None, description="The model release the replica runs; it also answers to `<served name>@<version>`, the name the local gateway routes a version by.")
     replica_tensor_parallel_size: int = Field(1, ge=1, le=16, description="GPUs per replica (vLLM --tensor-parallel-size).")
     replica_max_model_len: int | None = Field(None, gt=0, description="Longest context served, tokens. Unset: the model's own.")
     replica_host: str = Field("0.0.0.0", description="Address vLLM listens on (containers: all; local replicas: 127.0.0.1).")

@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import catalog, dashboard, manifests, plan, policy, rebalance, replay, serve, spec_cmd, spend, validate
+from orchestrator.cli import (
+    catalog, dashboard, manifests, plan, policy, rebalance, replay, rollout, serve, spec_cmd, spend, validate,
+)
 from orchestrator import __version__
 from orchestrator.cli.common import error_json, errors, print_json, wants_json
 from orchestrator.errors import GpufleetError, InputError
@@ -46,6 +48,7 @@ def _root(
 app.command(name="validate")(validate.validate)
 app.command(name="plan")(plan.plan)
 app.command(name="rebalance")(rebalance.rebalance)
+app.command(name="rollout")(rollout.rollout)
 app.command(name="dashboard")(dashboard.dashboard)
 app.command(name="up")(serve.up)
 app.command(name="down")(serve.down)

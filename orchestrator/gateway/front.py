@@ -18,7 +18,12 @@ and nothing more:
   full, 503 no worker) and FastAPI's `{"detail": ...}` are rewritten; 429 and 503 carry
   `Retry-After`;
 - `GET /workers` (the router's worker list) is forwarded read-only; adding and removing
-  workers is only possible on the router's own port, which listens on 127.0.0.1.
+  workers is only possible on the router's own port, which listens on 127.0.0.1;
+- a model served in several versions (a rollout) is split over them by the weights of the
+  traffic file (lanes.py); a request a version fails (any status >= 400 or no answer, before
+  a byte reached the client) is counted against that version and sent once more to the
+  heaviest other version, so a bad canary costs its requests a retry, not an error.
+  `GET /gateway/lanes` reports each version's workers, weight, requests and failures.
 
 What the router serves is read from its worker list every `REFRESH_S` in the background,
 and once more before a request is refused, so a replica that just became ready is never
@@ -32,8 +37,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 from starlette.applications import Starlette
@@ -44,6 +51,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator.gateway.auth import GATEWAY_OPEN_PATHS, RequireApiKey
+from orchestrator.gateway.lanes import lane_name, parse_lane, pick_lane, primary_lane, read_traffic_file
 from orchestrator.gateway.openai_errors import RETRY_AFTER_S, openai_error
 
 logger = logging.getLogger(__name__)
@@ -58,12 +66,14 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "
 
 @dataclass
 class Served:
-    """What the router serves: each healthy worker's model card, the models served now and ever."""
+    """What the router serves: each healthy worker's model card, the models served now and ever, and how many
+    healthy workers each version of a model has (its lanes)."""
 
     cards: dict[str, dict] = field(default_factory=dict)  # worker URL -> its model card
     models: set[str] = field(default_factory=set)  # served by a healthy worker
     seen: set[str] = field(default_factory=set)
     workers: int = 0  # healthy ones
+    lanes: dict[str, dict[str | None, int]] = field(default_factory=dict)  # model -> version -> healthy workers
 
     def card(self, model: str) -> dict:
         bare = {"id": model, "object": "model", "owned_by": "vllm"}
@@ -73,10 +83,15 @@ class Served:
 class GatewayFront:
     """The front app for one router (see module docstring); `app` is the ASGI application."""
 
-    def __init__(self, router_url: str, key: str) -> None:
+    def __init__(self, router_url: str, key: str, traffic_file: Path | None = None,
+                 rng: random.Random | None = None) -> None:
         self.router_url = router_url.rstrip("/")
         self.key = key
         self.served = Served()
+        self.traffic_file = traffic_file
+        self.weights: dict[str, dict[str, float]] = {}  # model -> version -> weight (traffic file)
+        self.tally: dict[tuple[str, str | None], list[int]] = {}  # (model, version) -> [requests, failures]
+        self._rng = rng or random.Random()
         self._http: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
         self.app = Starlette(
@@ -85,6 +100,7 @@ class GatewayFront:
                 Route("/v1/models", self.list_models, methods=["GET"]),
                 Route("/v1/models/{model:path}", self.retrieve_model, methods=["GET"]),
                 Route("/workers", self.workers, methods=["GET"]),
+                Route("/gateway/lanes", self.list_lanes, methods=["GET"]),
                 *(Route(path, self.forward, methods=["POST"]) for path in ROUTED_POSTS),
             ],
             middleware=[Middleware(RequireApiKey, key=key, open_paths=GATEWAY_OPEN_PATHS)],
@@ -116,15 +132,21 @@ class GatewayFront:
     async def refresh(self) -> None:
         """Read the router's worker list; fetch the model card of each healthy worker not known yet."""
         async with self._lock:
+            if self.traffic_file is not None:
+                self.weights = read_traffic_file(self.traffic_file)
             workers = (await self._get_json(f"{self.router_url}/workers")).get("workers", [])
-            healthy = {w["url"]: w["model_id"] for w in workers if w.get("is_healthy")}
-            cards = {url: card for url, card in self.served.cards.items() if healthy.get(url) == card.get("id")}
-            for url, model in healthy.items():
+            healthy = {w["url"]: parse_lane(w["model_id"]) for w in workers if w.get("is_healthy")}
+            cards = {url: card for url, card in self.served.cards.items() if healthy.get(url, ("",))[0] == card.get("id")}
+            lanes: dict[str, dict[str | None, int]] = {}
+            for url, (model, version) in healthy.items():
+                lanes.setdefault(model, {}).setdefault(version, 0)
+                lanes[model][version] += 1
                 if url not in cards and (card := await self._card(url, model)) is not None:
                     cards[url] = card
             self.served.cards = cards
-            self.served.models = set(healthy.values())
-            self.served.seen |= {w["model_id"] for w in workers}
+            self.served.lanes = lanes
+            self.served.models = set(lanes)
+            self.served.seen |= {parse_lane(w["model_id"])[0] for w in workers}
             self.served.workers = len(healthy)
 
     async def _card(self, url: str, model: str) -> dict | None:
@@ -185,7 +207,36 @@ class GatewayFront:
         if model not in self.served.models and not await self._served_after_refresh(model):
             return self._missing(model)
         headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
-        return await self._proxy("POST", request.url.path, bytes(body), headers)
+        weights, lanes = self.weights.get(model), self.served.lanes.get(model, {})
+        version = pick_lane(weights, lanes, self._rng)
+        answer = await self._proxy("POST", request.url.path, self._for_lane(body, payload, model, version), headers)
+        failed = answer.status_code >= 400
+        self._count(model, version, failed)
+        retry = primary_lane(weights, lanes, avoid=version) if failed and len(lanes) > 1 else None
+        if retry is None:
+            return answer
+        logger.warning("%s@%s answered %d; sent again to %s@%s", model, version, answer.status_code, model, retry)
+        answer = await self._proxy("POST", request.url.path, self._for_lane(body, payload, model, retry), headers)
+        self._count(model, retry, answer.status_code >= 400)
+        return answer
+
+    def _for_lane(self, body: bytearray, payload: dict, model: str, version: str | None) -> bytes:
+        """The body as the router must see it to reach `version`'s workers (unchanged for an unversioned one)."""
+        routed = lane_name(model, version)
+        return bytes(body) if routed == model else json.dumps({**payload, "model": routed}, ensure_ascii=False).encode()
+
+    def _count(self, model: str, version: str | None, failed: bool) -> None:
+        tally = self.tally.setdefault((model, version), [0, 0])
+        tally[0] += 1
+        tally[1] += failed
+
+    async def list_lanes(self, _request: Request) -> Response:
+        """Each (model, version): healthy workers, weight, and requests and failures since the gateway started."""
+        keys = {(m, v) for m, lanes in self.served.lanes.items() for v in lanes} | set(self.tally)
+        rows = [{"model": m, "version": v, "healthy_workers": self.served.lanes.get(m, {}).get(v, 0),
+                 "weight": self.weights.get(m, {}).get(v or ""), "requests": self.tally.get((m, v), [0, 0])[0],
+                 "failures": self.tally.get((m, v), [0, 0])[1]} for m, v in sorted(keys, key=lambda k: (k[0], k[1] or ""))]
+        return JSONResponse({"lanes": rows, "weights": self.weights})
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

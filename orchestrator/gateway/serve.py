@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from orchestrator.gateway.router import RouterClient, router_command
 from orchestrator.settings import load_settings
@@ -29,10 +30,12 @@ GRACEFUL_S = 30
 MODULE = "orchestrator.gateway"
 
 
-def gateway_command(host: str, port: int, router_port: int, metrics_port: int, policy: str) -> list[str]:
+def gateway_command(host: str, port: int, router_port: int, metrics_port: int, policy: str,
+                    traffic_file: Path | None = None) -> list[str]:
     """The gateway's command line: clients use `host:port`; the router's own port stays on 127.0.0.1."""
-    return [sys.executable, "-m", MODULE, "--host", host, "--port", str(port), "--router-port", str(router_port),
-            "--metrics-port", str(metrics_port), "--policy", policy]
+    command = [sys.executable, "-m", MODULE, "--host", host, "--port", str(port), "--router-port", str(router_port),
+               "--metrics-port", str(metrics_port), "--policy", policy]
+    return command + (["--traffic-file", str(traffic_file)] if traffic_file else [])
 
 
 def _start_router(args: argparse.Namespace) -> subprocess.Popen[bytes]:
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--router-port", type=int, required=True)
     parser.add_argument("--metrics-port", type=int, required=True, help="the router's Prometheus metrics (127.0.0.1)")
     parser.add_argument("--policy", default="round_robin", help="vllm-router's load-balancing policy")
+    parser.add_argument("--traffic-file", type=Path, help="JSON of each model's weight per version (lanes.py), re-read every second")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = load_settings().api_key
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
                      "(`orchestrator up` does, from the environment's key file)")
         sys.exit(2)
     router = _start_router(args)
-    front = GatewayFront(f"http://{LOOPBACK}:{args.router_port}", key.get_secret_value())
+    front = GatewayFront(f"http://{LOOPBACK}:{args.router_port}", key.get_secret_value(), traffic_file=args.traffic_file)
     server = uvicorn.Server(uvicorn.Config(
         front.app, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
         log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_S))

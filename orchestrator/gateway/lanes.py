@@ -1,0 +1,59 @@
+"""A model's versions as the local gateway routes them: one lane per version.
+
+vllm-router (multi-model mode) routes by the request's `model` only, so each version's
+workers are registered as `<model>@<version>` (a replica answers to that name too: the
+entrypoint serves both) and the front rewrites the `model` of each request to the lane it
+picks. Responses still carry the model's own name. The split is a weight per version
+(`SetTraffic`, written to the gateway's traffic file); a model without weights is split by
+healthy workers, as one plain router would. A lane without a healthy worker gets nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+SEPARATOR = "@"
+
+
+def lane_name(model: str, version: str | None) -> str:
+    """The name the router knows a version's workers by (the model's own name for an unversioned replica)."""
+    return f"{model}{SEPARATOR}{version}" if version else model
+
+
+def parse_lane(name: str) -> tuple[str, str | None]:
+    """(model, version) of a router model id; model names never hold the separator."""
+    model, _, version = name.partition(SEPARATOR)
+    return model, version or None
+
+
+def pick_lane(weights: dict[str, float] | None, healthy: dict[str | None, int], rng: random.Random) -> str | None:
+    """The version a request goes to: by weight among the weighted lanes that have a healthy worker, else (no
+    weights, or none of them healthy) by healthy workers. None: no healthy worker at all."""
+    lanes = {v: w for v, w in (weights or {}).items() if w > 0 and healthy.get(v, 0) > 0}
+    if not lanes:
+        lanes = {v: float(n) for v, n in healthy.items() if n > 0}
+    if not lanes:
+        return None
+    versions = sorted(lanes, key=lambda v: v or "")
+    return rng.choices(versions, weights=[lanes[v] for v in versions])[0]
+
+
+def primary_lane(weights: dict[str, float] | None, healthy: dict[str | None, int], avoid: str | None) -> str | None:
+    """Where a request another lane failed is sent again: the heaviest healthy lane other than `avoid`."""
+    candidates = [v for v, n in healthy.items() if n > 0 and v != avoid]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda v: ((weights or {}).get(v or "", 0.0), healthy[v], v or ""))
+
+
+def read_traffic_file(path: Path) -> dict[str, dict[str, float]]:
+    """Model -> version -> weight, as the supervisor writes it; {} when the file is missing."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    models = document.get("models", {}) if isinstance(document, dict) else {}
+    return {str(m): {str(v): float(w) for v, w in weights.items()} for m, weights in models.items()
+            if isinstance(weights, dict)}
