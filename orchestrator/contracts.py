@@ -64,6 +64,8 @@ CONTRACTS: dict[str, Contract] = {c.name: c for c in (
     Contract("status", "orchestrator.status:FleetStatus", "status.schema.json", "gpufleet status", "serialization"),
     Contract("replay-report", "orchestrator.replay.report:ReplayReport", "replay-report.schema.json",
              "gpufleet replay report", "serialization"),
+    Contract("rollout-report", "orchestrator.rollout.run:RolloutReport", "rollout-report.schema.json",
+             "gpufleet rollout report", "serialization"),
 )}
 
 

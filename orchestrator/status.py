@@ -35,6 +35,8 @@ class ReplicaStatus(Document):
     healthy: bool
     pid: int | None = Field(description="The process id of a local replica; null elsewhere.")
     restarts: int
+    version: str | None = Field(None, description="The model release it runs; null for a replica started before versions.")
+    canary: bool = Field(False, description="A rollout's new version, serving beside the stable replicas.")
 
 
 class ReplicaDrift(Document):
@@ -60,6 +62,18 @@ class NodeDrift(Document):
 Drift = Annotated[ReplicaDrift | NodeDrift, Field(discriminator="kind")]
 
 
+class RolloutStatus(Document):
+    """The environment's unfinished rollout (`orchestrator rollout`)."""
+
+    model: str
+    from_version: str
+    to_version: str
+    step: int = Field(description="The traffic step under way, from 1.")
+    steps: int
+    percent: float = Field(description="Share of the model's traffic on the new version now, percent.")
+    started_at: str = Field(description="When the rollout started, ISO 8601 UTC.")
+
+
 class FleetStatus(Document):
     """An environment as it runs now."""
 
@@ -70,6 +84,7 @@ class FleetStatus(Document):
     pools: list[PoolStatus]
     replicas: list[ReplicaStatus]
     drift: list[Drift] = Field(description="Empty when it runs as planned, or when no plan was applied yet.")
+    rollout: RolloutStatus | None = Field(None, description="A rollout in flight; null when none is.")
 
 
 def drift(state: FleetState, applied: Placement | None) -> list[ReplicaDrift | NodeDrift]:
@@ -79,7 +94,8 @@ def drift(state: FleetState, applied: Placement | None) -> list[ReplicaDrift | N
     planned = {(r.model, r.pool): r.count for r in applied.replicas if r.count}
     running: dict[tuple[str, str], list[bool]] = {}
     for r in state.replicas:
-        running.setdefault((r.model, r.pool), []).append(r.healthy)
+        if not r.canary:  # a rollout's replicas are its own, not the plan's
+            running.setdefault((r.model, r.pool), []).append(r.healthy)
     found: list[ReplicaDrift | NodeDrift] = []
     for model, pool in sorted(set(planned) | set(running)):
         seen = running.get((model, pool), [])
@@ -95,8 +111,9 @@ def drift(state: FleetState, applied: Placement | None) -> list[ReplicaDrift | N
     return found
 
 
-def fleet_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> FleetStatus:
-    """The status of an environment from what its providers observe and the last applied plan."""
+def fleet_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None,
+                 rollout: RolloutStatus | None = None) -> FleetStatus:
+    """The status of an environment from what its providers observe, the last applied plan and a rollout in flight."""
     costs = {p.name: p.cost_per_hour or 0.0 for p in fleet.pools}
     if applied is not None:
         costs |= {p.pool: p.cost_per_node_hour for p in applied.pools}
@@ -107,6 +124,6 @@ def fleet_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placem
         gateway=GatewayStatus(url=state.gateway.url, healthy=state.gateway.healthy) if state.gateway else None,
         pools=[PoolStatus(pool=p.pool, nodes=p.nodes, healthy_nodes=p.healthy_nodes, requested=p.requested)
                for p in state.pools],
-        replicas=[ReplicaStatus(model=r.model, pool=r.pool, url=r.url, healthy=r.healthy, pid=r.pid, restarts=r.restarts)
-                  for r in state.replicas],
-        drift=drift(state, applied))
+        replicas=[ReplicaStatus(model=r.model, pool=r.pool, url=r.url, healthy=r.healthy, pid=r.pid, restarts=r.restarts,
+                                version=r.version, canary=r.canary) for r in state.replicas],
+        drift=drift(state, applied), rollout=rollout)

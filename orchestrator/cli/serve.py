@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from orchestrator.profiles.fit import EfficiencyFit
     from orchestrator.providers.base import FleetState, Provider
     from orchestrator.spec import FleetSpec
+    from orchestrator.status import RolloutStatus
     from orchestrator.state import StateStore
 
 DOWN_MARGIN_S = 60.0
@@ -151,6 +152,7 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
     """
     from orchestrator.ledger import collect_tokens
     from orchestrator.rebalance.journal import last_applied
+    from orchestrator.rollout.journal import rollout_status
     from orchestrator.status import fleet_status
 
     settings = load_settings()
@@ -160,10 +162,11 @@ def status(env: EnvOption = None, spec: SpecOption = None, output: FormatOption 
     _show_strays(fleet, name, settings, database)
     collect_tokens(database[1], name)  # tokens served since the last look, for the ledger
     applied = last_applied(database[1], name)  # drift is measured from the last applied run
+    rollout = rollout_status(database[1], name)
     if output is OutputFormat.json:
-        print_json(fleet_status(fleet, name, state, applied).model_dump(mode="json"))
+        print_json(fleet_status(fleet, name, state, applied, rollout).model_dump(mode="json"))
         return
-    render_status(fleet, name, state, applied)
+    render_status(fleet, name, state, applied, rollout)
 
 
 def _show_strays(fleet: FleetSpec, name: str, settings: Settings, state: tuple[str, StateStore]) -> None:
@@ -176,10 +179,11 @@ def _show_strays(fleet: FleetSpec, name: str, settings: Settings, state: tuple[s
                          f"`orchestrator down` stops it, `orchestrator up` replaces it", highlight=False)
 
 
-def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None) -> None:
+def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placement | None,
+                  rollout: RolloutStatus | None = None) -> None:
     from orchestrator.status import NodeDrift, fleet_status
 
-    report = fleet_status(fleet, name, state, applied)
+    report = fleet_status(fleet, name, state, applied, rollout)
     gateway = report.gateway
     console.print(f"[bold]{name}[/]: ${report.cost_per_hour:.3f}/h; gateway "
                   + (f"{gateway.url} ({'[green]healthy[/]' if gateway.healthy else '[red]down[/]'})" if gateway else "not running"))
@@ -190,11 +194,17 @@ def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Place
         pools.add_row(p.pool, str(p.nodes), str(p.healthy_nodes), "-" if p.requested is None else str(p.requested))
     console.print(pools)
     table = Table(header_style="bold")
-    for column in ("model", "pool", "url", "pid", "restarts", "healthy"):
+    for column in ("model", "version", "pool", "url", "pid", "restarts", "healthy"):
         table.add_column(column)
     for r in report.replicas:
-        table.add_row(r.model, r.pool, r.url, str(r.pid or "-"), str(r.restarts), "[green]yes[/]" if r.healthy else "[red]no[/]")
+        version = f"{r.version or '-'}{' (canary)' if r.canary else ''}"
+        table.add_row(r.model, version, r.pool, r.url, str(r.pid or "-"), str(r.restarts),
+                      "[green]yes[/]" if r.healthy else "[red]no[/]")
     console.print(table)
+    if report.rollout is not None:
+        r = report.rollout
+        console.print(f"[cyan]rollout[/] {r.model} {r.from_version} → {r.to_version}: step {r.step} of {r.steps}, "
+                      f"{r.percent:g} % on {r.to_version} (since {r.started_at})")
     for d in report.drift:
         if isinstance(d, NodeDrift):
             console.print(f"[yellow]drift[/] pool {d.pool}: {d.running} nodes, {d.planned} planned")

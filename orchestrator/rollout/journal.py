@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,9 @@ from orchestrator.errors import GpufleetError, InputError
 from orchestrator.spec import FleetSpec
 from orchestrator.state import Base, StateStore
 from orchestrator.state.tables import utcnow
+
+if TYPE_CHECKING:
+    from orchestrator.status import RolloutStatus
 
 IN_FLIGHT = "running"
 FINISHED = ("promoted", "rolled_back")
@@ -94,6 +98,20 @@ def latest(store: StateStore, environment: str) -> RolloutRecord | None:
 
 class RolloutInFlight(GpufleetError):
     """A rollout of the environment is unfinished: nothing else may change its replicas until it is."""
+
+
+def rollout_status(store: StateStore, environment: str) -> RolloutStatus | None:
+    """The unfinished rollout as `status` reports it; None when none is."""
+    from orchestrator.rollout.plan import RolloutPlan
+    from orchestrator.status import RolloutStatus
+
+    row = in_flight(store, environment)
+    if row is None:
+        return None
+    started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+    return RolloutStatus(model=row.model, from_version=row.from_version, to_version=row.to_version, step=row.step + 1,
+                         steps=len(RolloutPlan.model_validate_json(row.plan_json).steps), percent=row.percent,
+                         started_at=started.isoformat(timespec="seconds"))
 
 
 def rollout_in_flight_message(rollout: RolloutRecord, spec_path: Path) -> str:

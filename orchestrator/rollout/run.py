@@ -22,9 +22,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import Field
 
+from orchestrator.contracts import Document
 from orchestrator.errors import InputError
 from orchestrator.providers.base import Promote, Provider, ResizePool, SetCanary, SetTraffic, Step
 from orchestrator.rebalance.execute import apply_step
@@ -41,18 +43,19 @@ logger = logging.getLogger(__name__)
 WATCH_POLL_S = 5.0
 
 
-class RolloutReport(BaseModel):
+class RolloutReport(Document):
     """What a rollout did (or, with --dry-run, would do): `--format json` prints it."""
 
-    schema_version: int = 1
+    schema_version: Literal[1] = Field(1, description="Changes only with an incompatible change (docs/contracts.md).")
     environment: str
     model: str
     from_version: str
     to_version: str
-    outcome: str  # planned (dry run), promoted, rolled_back, unchanged (already on that version)
-    reason: str | None = None
-    plan: RolloutPlan | None = None
-    verdicts: list[Verdict] = []
+    outcome: Literal["planned", "promoted", "rolled_back", "unchanged"] = Field(
+        description="planned: a dry run; unchanged: the model already runs that version.")
+    reason: str | None = Field(None, description="Why it was rolled back, or why nothing changed.")
+    plan: RolloutPlan | None = Field(None, description="Replicas of the new version per pool at each step; null when unchanged.")
+    verdicts: list[Verdict] = Field(default_factory=list, description="Each judged step, in order.")
 
 
 @dataclass
