@@ -10,6 +10,9 @@ provider covers them all and routes each step to the part that does it:
                                  pool asked for more nodes than it has gets StepPending
     ScaleUp/Down any             the model's Deployment in the pool's namespace
                                  (`kubernetes.KubernetesDeployments`)
+    SetCanary    any             a second Deployment, `<model>-canary`, of the new version
+    Promote      any             the model's Deployment rolled to the new version, make-before-break
+    SetTraffic   any             checked against the pod ratio (no weighted gateway on a cluster)
 
 Nodes are observed from the cloud for cloud pools and from the cluster's nodes labelled
 `gpufleet.io/pool=<pool>` for on-prem ones. A ScaleDown takes pods out of the site gateway

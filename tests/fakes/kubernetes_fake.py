@@ -269,9 +269,9 @@ class FakeKubernetesApi(FakeCloudApi):
         current = _template_hash(body)
         live = self._live(key)
         old = [pod for pod in live if pod.template != current]
-        if not old:
-            return
         replicas = body["spec"].get("replicas", 1)
+        if not old and len(live) >= replicas:
+            return
         rolling = (body["spec"].get("strategy") or {}).get("rollingUpdate") or {}
         surge = _pods_of(rolling.get("maxSurge", "25%"), replicas, math.ceil)
         unavailable = _pods_of(rolling.get("maxUnavailable", "25%"), replicas, math.floor)
@@ -280,10 +280,11 @@ class FakeKubernetesApi(FakeCloudApi):
             self._add_pod(key, now)
         ready = sum(self._ready(pod) for pod in self._live(key))
         for pod in sorted(old, key=self._ready):  # not-ready ones first: stopping them costs nothing
-            if self._ready(pod) and ready - 1 < replicas - unavailable:
+            was_ready = self._ready(pod)
+            if was_ready and ready - 1 < replicas - unavailable:
                 break
             pod.deleted_at = now
-            ready -= self._ready(pod)
+            ready -= was_ready
         self.fewest_ready[key] = min(self.fewest_ready.get(key, ready), ready)
 
     def _live(self, key: tuple[str, str]) -> list[FakePod]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import re
+import shlex
 from pathlib import Path
 
 import kubernetes_validate
@@ -14,8 +16,8 @@ from orchestrator.catalog.nodes import DAEMONSETS, NodeHardware, allocatable, re
 from orchestrator.errors import InputError
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.kubernetes.models import (
-    CACHE_MOUNT, REPLICA_UID, api_key_secret, deployment, deployment_name, model_cache_claim, namespace,
-    namespace_object, observed_replica, replica_objects, service, tolerations,
+    CACHE_MOUNT, REPLICA_UID, api_key_secret, canary_name, deployment, deployment_name, is_canary, model_cache_claim,
+    namespace, namespace_object, observed_replica, pod_release, replica_objects, service, tolerations,
 )
 from orchestrator.settings import Settings
 from orchestrator.spec import Pool
@@ -198,3 +200,62 @@ def test_pods_read_as_replicas(ready, deleting, ip, healthy, url) -> None:
                       "containerStatuses": [{"restartCount": 2}]}}
     replica = observed_replica(pod, "azure-weu-h100", 8000)
     assert (replica.model, replica.healthy, replica.url, replica.restarts) == ("llama-70b", healthy, url, 2)
+
+
+V2 = REPLICA.model_copy(update={"version": "v2", "image": "registry.example/gpufleet/vllm@sha256:" + "cd" * 32,
+                                "vllm_args": ("--enable-prefix-caching", "--override-generation-config",
+                                              '{"temperature": 0.5}'),
+                                "max_model_len": 4096})
+
+
+def test_the_pods_carry_their_version_its_image_args_and_context() -> None:
+    rendered = deployment(pool(), "llama-70b", V2, 1, SETTINGS)
+    template = rendered["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert template["metadata"]["labels"]["gpufleet.io/version"] == "v2" and env["GPUFLEET_REPLICA_VERSION"] == "v2"
+    assert container["image"] == V2.image  # the version's, not the environment's
+    assert shlex.split(env["GPUFLEET_REPLICA_VLLM_ARGS"]) == list(V2.vllm_args)  # as the entrypoint splits them
+    assert env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] == "4096"
+    assert "gpufleet.io/version" not in rendered["spec"]["selector"]["matchLabels"]  # a promotion changes it
+    plain = deployment(pool(), "llama-70b", REPLICA, 1, SETTINGS)["spec"]["template"]
+    plain_env = {e["name"] for e in plain["spec"]["containers"][0]["env"]}
+    assert "gpufleet.io/version" not in plain["metadata"]["labels"]  # no version: as before versions existed
+    assert not plain_env & {"GPUFLEET_REPLICA_VERSION", "GPUFLEET_REPLICA_VLLM_ARGS"}
+    assert plain["spec"]["containers"][0]["image"] == SETTINGS.kubernetes_image
+    assert pod_release(plain) != pod_release(template) == pod_release(copy.deepcopy(template))
+
+
+def test_the_canary_is_a_second_deployment_its_service_the_models() -> None:
+    objects = replica_objects(pool(), "llama-70b", V2, 1, SETTINGS, api_key=True, canary=True)
+    stable = deployment(pool(), "llama-70b", REPLICA, 3, SETTINGS)
+    canary, svc = objects[-1], objects[-2]
+    assert (canary["metadata"]["name"], canary["metadata"]["namespace"]) == ("llama-70b-canary", stable["metadata"]["namespace"])
+    assert canary["spec"]["selector"]["matchLabels"] == stable["spec"]["selector"]["matchLabels"] | {"gpufleet.io/track": "canary"}
+    assert svc == service(pool(), "llama-70b", SETTINGS)  # the model's, selecting stable and canary pods alike
+    for body in (stable, canary):
+        assert svc["spec"]["selector"].items() <= body["spec"]["template"]["metadata"]["labels"].items()
+        assert body["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert is_canary(canary) and not is_canary(stable)
+    assert canary_name("m" * 63) != canary_name("m" * 62) and len(canary_name("m" * 63)) <= 63
+    for manifest in objects:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_versions_image_must_be_pinned_and_its_name_a_label_value() -> None:
+    with pytest.raises(InputError, match="version v2's image=registry.example/vllm:v2 is not pinned by digest"):
+        deployment(pool(), "m", V2.model_copy(update={"image": "registry.example/vllm:v2"}), 1, SETTINGS)
+    with pytest.raises(InputError, match="version 'v2/beta' of llama-70b cannot be a Kubernetes label value"):
+        deployment(pool(), "m", V2.model_copy(update={"version": "v2/beta"}), 1, SETTINGS)
+    unset = SETTINGS.model_copy(update={"kubernetes_image": None})  # the version's own image needs no default
+    assert deployment(pool(), "m", V2, 1, unset)["spec"]["template"]["spec"]["containers"][0]["image"] == V2.image
+
+
+@pytest.mark.parametrize("labels,version,canary", [
+    ({"gpufleet.io/model": "m"}, None, False),
+    ({"gpufleet.io/model": "m", "gpufleet.io/version": "v1"}, "v1", False),
+    ({"gpufleet.io/model": "m", "gpufleet.io/version": "v2", "gpufleet.io/track": "canary"}, "v2", True),
+])
+def test_pods_read_with_their_version_and_track(labels, version, canary) -> None:
+    replica = observed_replica({"metadata": {"name": "p", "labels": labels}, "status": {}}, "azure-weu-h100", 8000)
+    assert (replica.version, replica.canary) == (version, canary)

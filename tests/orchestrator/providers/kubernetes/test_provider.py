@@ -14,7 +14,7 @@ import yaml
 from pydantic import SecretStr
 
 from orchestrator.errors import InputError, ProviderError
-from orchestrator.providers.base import ReplicaSpec, ScaleDown, ScaleUp, StepPending
+from orchestrator.providers.base import Promote, ReplicaSpec, ScaleDown, ScaleUp, SetCanary, SetTraffic, StepPending
 from orchestrator.providers.errors import CredentialsInvalid, ProviderUnavailable, QuotaExceeded
 from orchestrator.providers.kubernetes import KubernetesDeployments
 from orchestrator.settings import Settings
@@ -77,7 +77,7 @@ def kube(server: tuple[FakeKubernetesApi, Path], faults) -> Kube:
     fake.pods.clear()
     fake.nodes.clear()
     fake.services.clear()
-    for store in (*fake.objects.values(), fake.autoscalers):
+    for store in (*fake.objects.values(), fake.autoscalers, fake.fewest_ready):
         store.clear()
     settings = Settings(kubeconfig=kubeconfig, kubernetes_image="registry.example/gpufleet/vllm@sha256:" + "ab" * 32,
                         provider_call_timeout_s=faults.call_timeout_s, provider_poll_s=0.01)
@@ -358,3 +358,153 @@ def test_nodes_counts_the_pools_labelled_nodes_only(kube: Kube) -> None:
     kube.fake.add_node("other", {"gpufleet.io/pool": "elsewhere"})
     observed = kube.deployments().nodes(POOL)
     assert (observed.pool, observed.nodes, observed.healthy_nodes) == (POOL.name, 2, 2)
+
+
+V1 = REPLICA.model_copy(update={"version": "v1"})
+V2 = REPLICA.model_copy(update={"version": "v2", "image": "registry.example/gpufleet/vllm@sha256:" + "cd" * 32,
+                                "vllm_args": ("--enable-prefix-caching",), "max_model_len": 4096})
+CANARY = (NAMESPACE, "llama-8b-canary")
+
+
+def canary(count: int, replica: ReplicaSpec = V2) -> SetCanary:
+    return SetCanary(model="llama-8b", pool=POOL.name, count=count, replica=replica)
+
+
+def promote(replica: ReplicaSpec = V2) -> Promote:
+    return Promote(model="llama-8b", pool=POOL.name, replica=replica)
+
+
+def traffic(**weights: float) -> SetTraffic:
+    return SetTraffic(model="llama-8b", pool=POOL.name, weights=weights)
+
+
+def running(deployments: KubernetesDeployments) -> list[tuple[str | None, bool]]:
+    """(version, canary) of each pod in service (ready, not stopping), sorted."""
+    return sorted(((r.version, r.canary) for r in deployments.observe() if r.healthy), key=lambda t: (t[0] or "", t[1]))
+
+
+def test_a_canary_runs_the_new_version_beside_the_stable_ones_under_the_models_service(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(2, "llama-8b").model_copy(update={"replica": V1})))
+    with pytest.raises(StepPending, match="0 of 1 llama-8b canary replicas \\(v2\\) ready"):
+        deployments.apply(canary(1))
+    settle(lambda: deployments.apply(canary(1)))
+    assert running(deployments) == [("v1", False)] * 2 + [("v2", True)]
+    body = kube.fake.deployments[CANARY]
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["image"] == V2.image and env["GPUFLEET_REPLICA_VERSION"] == "v2"
+    assert env["GPUFLEET_REPLICA_VLLM_ARGS"] == "--enable-prefix-caching" and env["GPUFLEET_REPLICA_MAX_MODEL_LEN"] == "4096"
+    assert env["VLLM_API_KEY"] is None and "VLLM_API_KEY" in env  # from the Secret, as the stable pods read it
+    selector = kube.fake.services[(NAMESPACE, "llama-8b")]["spec"]["selector"]
+    assert all(selector.items() <= pod.labels.items() for pods in kube.fake.pods.values() for pod in pods)
+    assert kube.fake.count("POST", "/services") == 2 and len(kube.fake.services) == 1  # the model's, there already
+    deployments.apply(canary(1))  # holds: nothing changes
+    settle(lambda: deployments.apply(canary(2)))  # scaled
+    assert kube.fake.count("POST", "/deployments") == 2 and kube.fake.count("PATCH", "/deployments/llama-8b-canary") == 1
+    with pytest.raises(StepPending, match="2 llama-8b canary pods left"):
+        deployments.apply(canary(0))
+    settle(lambda: deployments.apply(canary(0)))
+    assert CANARY not in kube.fake.deployments and running(deployments) == [("v1", False)] * 2
+    assert (NAMESPACE, "llama-8b") in kube.fake.services and kube.replicas() == 2  # the stable ones untouched
+    deployments.apply(canary(0))  # gone already
+
+
+def test_a_canary_of_another_version_is_rolled_to_it(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(1)))
+    settle(lambda: deployments.apply(canary(2)))
+    v3 = V2.model_copy(update={"version": "v3", "vllm_args": ()})
+    settle(lambda: deployments.apply(canary(2, v3)))
+    assert running(deployments) == [(None, False), ("v3", True), ("v3", True)]
+    env = {e["name"] for e in kube.fake.deployments[CANARY]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "GPUFLEET_REPLICA_VLLM_ARGS" not in env  # the template replaced whole, not merged
+    assert kube.fake.fewest_ready[CANARY] >= 2
+
+
+def test_scale_up_and_down_touch_the_stable_deployment_only(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(2)))
+    settle(lambda: deployments.apply(canary(1)))
+    settle(lambda: deployments.apply(up(3)))
+    settle(lambda: deployments.apply(down(1)))  # the canary's pod is not one of the stable ones left
+    assert (kube.replicas(), kube.fake.deployments[CANARY]["spec"]["replicas"]) == (1, 1)
+    settle(lambda: deployments.apply(down(0)))  # the model's Service stays while the canary runs
+    assert running(deployments) == [("v2", True)] and (NAMESPACE, "llama-8b") in kube.fake.services
+    settle(lambda: deployments.apply(canary(0)))  # the last of the model: its Service goes with it
+    assert kube.fake.services == {} and kube.fake.deployments == {}
+
+
+def test_promote_rolls_the_stable_replicas_make_before_break_then_removes_the_canary(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(3).model_copy(update={"replica": V1})))
+    settle(lambda: deployments.apply(canary(1)))
+    seen: list[int] = []
+
+    def step() -> None:
+        seen.append(sum(r.healthy for r in deployments.observe()))
+        deployments.apply(promote())
+
+    settle(step)
+    assert running(deployments) == [("v2", False)] * 3 and kube.fake.deployments.keys() == {(NAMESPACE, "llama-8b")}
+    assert kube.fake.fewest_ready[(NAMESPACE, "llama-8b")] >= 3 and min(seen) >= 3  # never below the stable count
+    strategy = kube.fake.deployments[(NAMESPACE, "llama-8b")]["spec"]["strategy"]
+    assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}  # the canary's one pod as surge
+    template = kube.fake.deployments[(NAMESPACE, "llama-8b")]["spec"]["template"]
+    assert template["spec"]["containers"][0]["image"] == V2.image and "gpufleet.io/track" not in template["metadata"]["labels"]
+    deployments.apply(promote())  # holds: nothing to patch
+    assert kube.fake.count("PATCH", "/deployments/llama-8b") == 1 and kube.replicas() == 3
+
+
+def test_promote_makes_a_breaking_strategy_make_before_break(kube: Kube, backoff, settle) -> None:
+    from kubernetes import client
+
+    from orchestrator.providers.kubernetes.api import api_client
+
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(3)))
+    apps = client.AppsV1Api(api_client(kube.settings, POOL.cluster))
+    breaking = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}  # edited by hand
+    apps.patch_namespaced_deployment("llama-8b", NAMESPACE, {"spec": {"strategy": breaking}})
+    apps.patch_namespaced_deployment("llama-8b", NAMESPACE, {"spec": {"template": {"metadata": {"labels": {"edit": "1"}}}}})
+    settle(lambda: deployments.apply(ScaleUp(model="llama-8b", pool=POOL.name, count=3, replica=REPLICA)))
+    assert kube.fake.fewest_ready[(NAMESPACE, "llama-8b")] == 2  # the fake breaks as such a strategy does
+    kube.fake.fewest_ready.clear()
+    settle(lambda: deployments.apply(promote()))
+    assert kube.fake.fewest_ready[(NAMESPACE, "llama-8b")] >= 3
+    assert running(deployments) == [("v2", False)] * 3
+
+
+def test_promote_without_stable_replicas_takes_over_the_canarys_count(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    deployments.apply(promote())  # nothing runs here: nothing to promote
+    settle(lambda: deployments.apply(canary(2)))
+    settle(lambda: deployments.apply(promote()))
+    assert running(deployments) == [("v2", False)] * 2 and CANARY not in kube.fake.deployments
+    assert kube.fake.fewest_ready.get(CANARY, 2) >= 2
+
+
+def test_set_traffic_holds_when_the_pods_carry_the_weights_and_says_why_not(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(3).model_copy(update={"replica": V1})))
+    settle(lambda: deployments.apply(canary(1)))
+    deployments.apply(traffic(v1=75, v2=25))
+    deployments.apply(traffic(v1=95, v2=5))  # within one pod
+    with pytest.raises(ProviderError, match="v2 has 1 of 4 ready pods for 90% .*weights follow pod counts") as caught:
+        deployments.apply(traffic(v1=10, v2=90))
+    assert not isinstance(caught.value, StepPending)
+    with pytest.raises(InputError, match="at least one positive"):
+        deployments.apply(traffic(v1=0))
+    settle(lambda: deployments.apply(promote()))
+    deployments.apply(traffic(v2=100))
+    with pytest.raises(ProviderError, match="v1 has 0 of 3 ready pods for 50%"):
+        deployments.apply(traffic(v1=50, v2=50))
+    assert kube.fake.count("PATCH") == 1  # SetTraffic changes nothing
+
+
+def test_release_deletes_the_canary_too(kube: Kube, backoff, settle) -> None:
+    deployments = kube.deployments(backoff=backoff)
+    settle(lambda: deployments.apply(up(1)))
+    settle(lambda: deployments.apply(canary(1)))
+    settle(deployments.release)
+    assert kube.fake.deployments == {} and kube.fake.services == {} and deployments.observe() == []
