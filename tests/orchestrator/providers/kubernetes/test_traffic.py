@@ -37,3 +37,12 @@ def test_the_problem_names_the_version_and_its_counts() -> None:
 def test_weights_need_one_positive_and_none_negative(weights) -> None:
     with pytest.raises(InputError, match="at least one positive"):
         weights_problem(weights, Counter({"v1": 1}))
+
+
+@pytest.mark.parametrize("percent", [1, 5, 10, 25, 33.3, 50, 75, 90, 99])
+def test_the_documented_canary_count_always_carries_its_step(percent) -> None:
+    """docs/rollouts-kubernetes.md: c = max(1, round(N p / (100 - p))) canary pods beside N stable ones."""
+    for stable in range(1, 41):
+        count = max(1, round(stable * percent / (100 - percent)))
+        ready = Counter({"v1": stable, "v2": count})
+        assert weights_problem({"v1": 100 - percent, "v2": percent}, ready) is None, (stable, count)
