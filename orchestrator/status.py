@@ -62,6 +62,14 @@ class NodeDrift(Document):
 Drift = Annotated[ReplicaDrift | NodeDrift, Field(discriminator="kind")]
 
 
+class AsleepStatus(Document):
+    """A model scaled to zero while idle in a pool: no replica runs; the next request starts them."""
+
+    model: str
+    pool: str
+    replicas: int = Field(description="Replicas it runs when awake.")
+
+
 class RolloutStatus(Document):
     """The environment's unfinished rollout (`orchestrator rollout`)."""
 
@@ -85,6 +93,7 @@ class FleetStatus(Document):
     replicas: list[ReplicaStatus]
     drift: list[Drift] = Field(description="Empty when it runs as planned, or when no plan was applied yet.")
     rollout: RolloutStatus | None = Field(None, description="A rollout in flight; null when none is.")
+    asleep: list[AsleepStatus] = Field(default_factory=list, description="Models scaled to zero while idle (`scale_to_zero`).")
 
 
 def drift(state: FleetState, applied: Placement | None) -> list[ReplicaDrift | NodeDrift]:
@@ -98,6 +107,8 @@ def drift(state: FleetState, applied: Placement | None) -> list[ReplicaDrift | N
             running.setdefault((r.model, r.pool), []).append(r.healthy)
     found: list[ReplicaDrift | NodeDrift] = []
     for model, pool in sorted(set(planned) | set(running)):
+        if f"{model}@{pool}" in state.asleep:  # stopped on purpose while idle
+            continue
         seen = running.get((model, pool), [])
         if len(seen) != planned.get((model, pool), 0) or not all(seen):
             found.append(ReplicaDrift(model=model, pool=pool, planned=planned.get((model, pool), 0), running=len(seen),
@@ -126,4 +137,6 @@ def fleet_status(fleet: FleetSpec, name: str, state: FleetState, applied: Placem
                for p in state.pools],
         replicas=[ReplicaStatus(model=r.model, pool=r.pool, url=r.url, healthy=r.healthy, pid=r.pid, restarts=r.restarts,
                                 version=r.version, canary=r.canary) for r in state.replicas],
-        drift=drift(state, applied), rollout=rollout)
+        drift=drift(state, applied), rollout=rollout,
+        asleep=[AsleepStatus(model=key.rpartition("@")[0], pool=key.rpartition("@")[2], replicas=count)
+                for key, count in sorted(state.asleep.items())])

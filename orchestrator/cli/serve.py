@@ -201,6 +201,8 @@ def render_status(fleet: FleetSpec, name: str, state: FleetState, applied: Place
         table.add_row(r.model, version, r.pool, r.url, str(r.pid or "-"), str(r.restarts),
                       "[green]yes[/]" if r.healthy else "[red]no[/]")
     console.print(table)
+    for a in report.asleep:
+        console.print(f"[cyan]asleep[/] {a.model}@{a.pool}: idle, its {a.replicas} replicas start on the next request")
     if report.rollout is not None:
         r = report.rollout
         console.print(f"[cyan]rollout[/] {r.model} {r.from_version} → {r.to_version}: step {r.step} of {r.steps}, "

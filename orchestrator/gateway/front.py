@@ -23,7 +23,11 @@ and nothing more:
   traffic file (lanes.py); a request a version fails (any status >= 400 or no answer, before
   a byte reached the client) is counted against that version and sent once more to the
   heaviest other version, so a bad canary costs its requests a retry, not an error.
-  `GET /gateway/lanes` reports each version's workers, weight, requests and failures.
+  `GET /gateway/lanes` reports each version's workers, weight, requests and failures;
+- a model that scales to zero (its hold time is in the traffic file) and has no healthy
+  worker is woken, not refused: the request waits up to the hold time while the supervisor,
+  which reads each model's `waiting` and `last_request_at` from `/gateway/lanes`, starts it;
+  past the hold it is 503 `model_waking` with `Retry-After`.
 
 What the router serves is read from its worker list every `REFRESH_S` in the background,
 and once more before a request is refused, so a replica that just became ready is never
@@ -38,6 +42,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +62,21 @@ from orchestrator.gateway.openai_errors import RETRY_AFTER_S, openai_error
 logger = logging.getLogger(__name__)
 
 REFRESH_S = 1.0
+HOLD_POLL_S = 0.25
+WAKE_RETRY_AFTER_S = 30  # past the hold a replica is still loading its weights
 ADMIN_TIMEOUT_S = 5.0
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any context window's text; images travel as URLs or a few MB
 ROUTED_POSTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                         "proxy-authorization", "proxy-authenticate", "host", "content-length"})
+
+
+@dataclass
+class Activity:
+    """When a model was last asked for (epoch seconds) and how many requests wait for it to wake now."""
+
+    last_request_at: float = 0.0
+    waiting: int = 0
 
 
 @dataclass
@@ -90,6 +105,8 @@ class GatewayFront:
         self.served = Served()
         self.traffic_file = traffic_file
         self.weights: dict[str, dict[str, float]] = {}  # model -> version -> weight (traffic file)
+        self.hold: dict[str, float] = {}  # model -> seconds a request waits for it to wake (traffic file)
+        self.activity: dict[str, Activity] = {}  # model -> when it was last asked for, and requests held now
         self.tally: dict[tuple[str, str | None], list[int]] = {}  # (model, version) -> [requests, failures]
         self._rng = rng or random.Random()
         self._http: aiohttp.ClientSession | None = None
@@ -133,7 +150,8 @@ class GatewayFront:
         """Read the router's worker list; fetch the model card of each healthy worker not known yet."""
         async with self._lock:
             if self.traffic_file is not None:
-                self.weights = read_traffic_file(self.traffic_file)
+                traffic = read_traffic_file(self.traffic_file)
+                self.weights, self.hold = traffic.weights, traffic.hold
             workers = (await self._get_json(f"{self.router_url}/workers")).get("workers", [])
             healthy = {w["url"]: parse_lane(w["model_id"]) for w in workers if w.get("is_healthy")}
             cards = {url: card for url, card in self.served.cards.items() if healthy.get(url, ("",))[0] == card.get("id")}
@@ -204,8 +222,12 @@ class GatewayFront:
         if not isinstance(model, str):
             return openai_error(400, "The request body must be a JSON object with a `model` (a string).",
                                 code="invalid_request")
+        activity = self.activity.setdefault(model, Activity()) if model in self.served.models or model in self.hold else None
+        if activity is not None:
+            activity.last_request_at = time.time()
         if model not in self.served.models and not await self._served_after_refresh(model):
-            return self._missing(model)
+            if activity is None or not await self._woken(model, activity):
+                return self._missing(model)
         headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
         weights, lanes = self.weights.get(model), self.served.lanes.get(model, {})
         version = pick_lane(weights, lanes, self._rng)
@@ -230,13 +252,26 @@ class GatewayFront:
         tally[0] += 1
         tally[1] += failed
 
+    async def _woken(self, model: str, activity: Activity) -> bool:
+        """Hold the request while the model wakes (its supervisor sees `waiting` and starts it), up to its hold time."""
+        activity.waiting += 1
+        deadline = time.monotonic() + self.hold.get(model, 0.0)
+        try:
+            while model not in self.served.models and time.monotonic() < deadline:
+                await asyncio.sleep(HOLD_POLL_S)
+            return model in self.served.models
+        finally:
+            activity.waiting -= 1
+
     async def list_lanes(self, _request: Request) -> Response:
-        """Each (model, version): healthy workers, weight, and requests and failures since the gateway started."""
+        """Each (model, version): healthy workers, weight, and requests and failures since the gateway started;
+        each model: when it was last asked for and how many requests wait for it to wake."""
         keys = {(m, v) for m, lanes in self.served.lanes.items() for v in lanes} | set(self.tally)
         rows = [{"model": m, "version": v, "healthy_workers": self.served.lanes.get(m, {}).get(v, 0),
                  "weight": self.weights.get(m, {}).get(v or ""), "requests": self.tally.get((m, v), [0, 0])[0],
                  "failures": self.tally.get((m, v), [0, 0])[1]} for m, v in sorted(keys, key=lambda k: (k[0], k[1] or ""))]
-        return JSONResponse({"lanes": rows, "weights": self.weights})
+        models = {m: {"last_request_at": a.last_request_at, "waiting": a.waiting} for m, a in self.activity.items()}
+        return JSONResponse({"lanes": rows, "weights": self.weights, "hold": self.hold, "models": models})
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -253,6 +288,9 @@ class GatewayFront:
         return model in self.served.models
 
     def _missing(self, model: str) -> Response:
+        if model in self.hold:
+            return openai_error(503, f"`{model}` is starting after being idle; retry shortly.", code="model_waking",
+                                headers={"retry-after": str(WAKE_RETRY_AFTER_S)})
         if model in self.served.seen or not self.served.workers:
             return openai_error(503, f"No replica of `{model}` can take the request now; retry shortly.",
                                 code="no_replica")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SEPARATOR = "@"
@@ -48,12 +49,27 @@ def primary_lane(weights: dict[str, float] | None, healthy: dict[str | None, int
     return max(candidates, key=lambda v: ((weights or {}).get(v or "", 0.0), healthy[v], v or ""))
 
 
-def read_traffic_file(path: Path) -> dict[str, dict[str, float]]:
-    """Model -> version -> weight, as the supervisor writes it; {} when the file is missing."""
+@dataclass(frozen=True)
+class Traffic:
+    """The gateway's traffic file: each model's weight per version, and how long a request for a model that
+    scales to zero waits for it to wake (the supervisor writes it; the front re-reads it every second)."""
+
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    hold: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return json.dumps({"schema_version": 1, "models": self.weights, "hold": self.hold}, sort_keys=True)
+
+
+def read_traffic_file(path: Path) -> Traffic:
+    """The traffic file; empty when it is missing."""
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
-        return {}
-    models = document.get("models", {}) if isinstance(document, dict) else {}
-    return {str(m): {str(v): float(w) for v, w in weights.items()} for m, weights in models.items()
-            if isinstance(weights, dict)}
+        return Traffic()
+    if not isinstance(document, dict):
+        return Traffic()
+    models = document.get("models", {})
+    return Traffic({str(m): {str(v): float(w) for v, w in weights.items()} for m, weights in models.items()
+                    if isinstance(weights, dict)},
+                   {str(m): float(s) for m, s in document.get("hold", {}).items()})

@@ -65,6 +65,8 @@ class ReplicaSpec(_Frozen):
     version: str | None = Field(None, description="The model's release (spec `models[].version`/`versions`); None: the model's own fields, as before versions existed.")
     image: str | None = Field(None, description="Image pinned by digest; None: the environment's image.")
     vllm_args: tuple[str, ...] = Field((), description="Extra vLLM server arguments of this version.")
+    idle_after_s: float | None = Field(None, description="Scale to zero: stop the replicas after this long without a request; None: never.")
+    wake_hold_s: float | None = Field(None, description="Scale to zero: how long the gateway holds a request while the model wakes.")
 
 
 class ResizePool(_Frozen):
@@ -154,6 +156,7 @@ class FleetState(_Frozen):
     pools: list[ObservedPool]
     replicas: list[ObservedReplica]
     planned: dict[str, int] = Field(default_factory=dict, description="'model@pool' -> replicas asked for.")
+    asleep: dict[str, int] = Field(default_factory=dict, description="'model@pool' -> replicas of a model scaled to zero while idle (they start on its next request).")
 
 
 class Provider(ABC):

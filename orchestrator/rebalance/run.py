@@ -72,23 +72,27 @@ def providers_for(spec: FleetSpec, environment: str, store: StateStore, state_ur
 
 def observe(providers: dict[str, Provider]) -> FleetState:
     """Every provider's observation as one: pools, replicas, the gateway (local) and what was asked for."""
-    pools, replicas, planned, gateway = [], [], {}, None
+    pools, replicas, planned, asleep, gateway = [], [], {}, {}, None
     for provider in {id(p): p for p in providers.values()}.values():
         state = provider.observe()
         pools += state.pools
         replicas += state.replicas
         planned |= state.planned
+        asleep |= state.asleep
         gateway = gateway or state.gateway
-    return FleetState(gateway=gateway, pools=pools, replicas=replicas, planned=planned)
+    return FleetState(gateway=gateway, pools=pools, replicas=replicas, planned=planned, asleep=asleep)
 
 
 def fleet_of(state: FleetState) -> Fleet:
     """Nodes per pool (as requested of the cloud: booting nodes are paid for) and healthy replicas per (model, pool),
-    a rollout's canaries left out (the rollout owns them)."""
+    a rollout's canaries left out (the rollout owns them), a model asleep while idle counted as running."""
     replicas: dict[tuple[str, str], int] = {}
     for replica in state.replicas:
         if replica.healthy and not replica.canary:
             replicas[(replica.model, replica.pool)] = replicas.get((replica.model, replica.pool), 0) + 1
+    for key, count in state.asleep.items():  # scaled to zero while idle: there, as far as planning goes
+        model, _, pool = key.rpartition("@")
+        replicas[(model, pool)] = replicas.get((model, pool), 0) + count
     return Fleet({p.pool: p.nodes if p.requested is None else p.requested for p in state.pools}, replicas)
 
 

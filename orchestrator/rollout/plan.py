@@ -51,9 +51,11 @@ class RolloutPlan(BaseModel):
 def replica_of(model: Model, version: str | None, tensor_parallel_size: int) -> ReplicaSpec:
     """What a replica of `model` at `version` (None: the spec's own) runs, at the plan's GPUs per replica."""
     release = model.version_named(version)
+    idle = model.scale_to_zero
     return ReplicaSpec(source=release.source or model.source, served_name=model.name, tensor_parallel_size=tensor_parallel_size,
                        max_model_len=release.max_model_len, version=release.name, image=release.image,
-                       vllm_args=tuple(release.vllm_args))
+                       vllm_args=tuple(release.vllm_args), idle_after_s=idle.idle_after_s if idle else None,
+                       wake_hold_s=idle.hold_s if idle else None)
 
 
 def canary_counts(steps: list[float], stable: int) -> list[int]:

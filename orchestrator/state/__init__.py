@@ -2,10 +2,10 @@
 
 from orchestrator.state.db import StateStore, open_state, state_url
 from orchestrator.state.tables import (
-    Base, CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, SupervisorRecord, TrafficWeights,
+    AsleepReplicas, Base, CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, SupervisorRecord, TrafficWeights,
 )
 
 __all__ = [
-    "Base", "CanaryReplicas", "DesiredReplicas", "GatewayRecord", "ReplicaRecord", "ReplicaStatus", "StateStore", "SupervisorRecord",
+    "AsleepReplicas", "Base", "CanaryReplicas", "DesiredReplicas", "GatewayRecord", "ReplicaRecord", "ReplicaStatus", "StateStore", "SupervisorRecord",
     "TrafficWeights", "open_state", "state_url",
 ]

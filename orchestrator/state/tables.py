@@ -68,6 +68,17 @@ class TrafficWeights(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class AsleepReplicas(Base):
+    """A (model, pool) scaled to zero while idle: the supervisor stopped its replicas and starts them on demand."""
+
+    __tablename__ = "asleep_replicas"
+
+    environment: Mapped[str] = mapped_column(String(63), primary_key=True)
+    model: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(63), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ReplicaRecord(Base):
     """One replica process (local) or pod (Kubernetes) as last seen by its provider."""
 

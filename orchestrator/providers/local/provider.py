@@ -36,7 +36,7 @@ from orchestrator.providers.local.supervisor import SITE, fleet_tag, hold_lock, 
 from orchestrator.settings import Settings
 from orchestrator.spec import FleetSpec
 from orchestrator.state import (
-    CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord, TrafficWeights,
+    AsleepReplicas, CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord, TrafficWeights,
 )
 
 PROBE_TIMEOUT_S = 2.0
@@ -85,6 +85,8 @@ class LocalProvider(Provider):
         self._set_desired(step)
         self._ensure_supervisor()
         replicas = [r for r in self.observe().replicas if (r.model, r.pool) == (step.model, step.pool)]
+        if isinstance(step, ScaleUp) and f"{step.model}@{step.pool}" in self.observe().asleep:
+            return  # asleep while idle: the count is recorded, and its replicas start on the next request
         if isinstance(step, (ScaleUp, SetCanary, Promote)):
             wanted = self._stable_count(step) if isinstance(step, Promote) else step.count
             version = [r for r in replicas if r.version == step.replica.version and r.canary == isinstance(step, SetCanary)]
@@ -193,6 +195,8 @@ class LocalProvider(Provider):
             stable = session.scalars(select(DesiredReplicas).where(DesiredReplicas.environment == self.environment)).all()
             planned = {f"{d.model}@{d.pool}": d.count for d in stable}
             versions = {(d.model, d.pool): ReplicaSpec.model_validate_json(d.replica_json).version for d in stable}
+            asleep = {f"{a.model}@{a.pool}": planned.get(f"{a.model}@{a.pool}", 0) for a in session.scalars(
+                select(AsleepReplicas).where(AsleepReplicas.environment == self.environment))}
             canaries = {(c.model, c.pool): v for c in session.scalars(
                 select(CanaryReplicas).where(CanaryReplicas.environment == self.environment))
                 if (v := ReplicaSpec.model_validate_json(c.replica_json).version) != versions.get((c.model, c.pool))}
@@ -211,12 +215,12 @@ class LocalProvider(Provider):
                                     healthy=gateway.pid in owned and gateway.running and healthy.get(gateway.url, False))
             if gateway else None,
             pools=[ObservedPool(pool=name, nodes=nodes, healthy_nodes=nodes) for name in self.pools],
-            replicas=replicas, planned=planned)
+            replicas=replicas, planned=planned, asleep=asleep)
 
     def release(self) -> None:
         """Stop the supervisor (it drains every replica and stops the gateway); StepPending until it has."""
         with self.store.session() as session:
-            for table in (DesiredReplicas, CanaryReplicas, TrafficWeights):
+            for table in (DesiredReplicas, CanaryReplicas, TrafficWeights, AsleepReplicas):
                 session.execute(delete(table).where(table.environment == self.environment))
         pid = self._supervisor_pid()
         if pid is not None:

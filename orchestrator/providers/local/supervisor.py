@@ -19,7 +19,11 @@ table) and starts this process when none runs; it outlives the command, so `stat
   rollout's canary (`canary_replicas`); a replica of another version (superseded by a
   promotion) drains once the versions that replace it have all their replicas ready;
 - each version's replicas join the gateway as `<model>@<version>` (gateway/lanes.py), and
-  the split the rollout asks for (`traffic_weights`) is written to the gateway's traffic file.
+  the split the rollout asks for (`traffic_weights`) is written to the gateway's traffic file;
+- a model that scales to zero (`ReplicaSpec.idle_after_s`) and has not been asked for that
+  long (the gateway's `/gateway/lanes` says when it last was) is put to sleep: its replicas
+  drain and stop, and `asleep_replicas` records it. A request for it (the gateway holds it
+  and counts it `waiting`) wakes it: the replicas start again and the held request goes on.
 
 SIGTERM (from `down`) drains every replica the same way, stops the gateway and exits.
 A lock file makes it one supervisor per environment. Everything it starts carries the
@@ -31,6 +35,7 @@ when the next one starts, or by `down`.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import fcntl
 import json
 import logging
@@ -48,7 +53,7 @@ import httpx
 from sqlalchemy import delete, select
 
 from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, gateway_command
-from orchestrator.gateway.lanes import lane_name
+from orchestrator.gateway.lanes import Traffic, lane_name
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.local.processes import (
     FLEET_TAG, LOOPBACK, free_port, kill_group, kill_tagged, signal_group, spawn,
@@ -57,7 +62,7 @@ from orchestrator.replica.entrypoint import KILL_GRACE_S
 from orchestrator.settings import Settings, load_settings
 from orchestrator.profiles.files import write_atomically
 from orchestrator.state import (
-    CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord,
+    AsleepReplicas, CanaryReplicas, DesiredReplicas, GatewayRecord, ReplicaRecord, ReplicaStatus, StateStore, SupervisorRecord,
     TrafficWeights, open_state,
 )
 
@@ -103,6 +108,7 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float = 0.0
+    ready_at: float | None = None  # epoch seconds it last became ready
     term_at: float | None = None  # when a draining replica gets SIGTERM; None once sent
     stop_deadline: float = 0.0
 
@@ -136,6 +142,7 @@ class Supervisor:
         self.last_sync = 0.0
         self.traffic_file = settings.state_dir(environment) / TRAFFIC_FILE
         self.traffic: str | None = None  # what the traffic file holds
+        self.waking: dict[tuple[str, str], float] = {}  # (model, pool) woken -> when (monotonic)
         self.http = httpx.Client(timeout=HEALTH_TIMEOUT_S)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -168,12 +175,13 @@ class Supervisor:
         for replica in list(self.replicas.values()):
             self._poll(replica)
         desired = self._desired()
+        asleep = self._sleep_or_wake(desired)
         for (model, pool, _version), (count, spec) in desired.items():
-            self._scale(model, pool, count, spec)
+            self._scale(model, pool, 0 if (model, pool) in asleep else count, spec)
         for replica in list(self.replicas.values()):
             if replica.key not in desired and replica.status in LIVE and not self._replacing(replica, desired):
                 self._drain(replica)
-        self._write_traffic()
+        self._write_traffic(desired)
         if time.monotonic() - self.last_sync > SYNC_S:
             self._sync_gateway()
 
@@ -204,15 +212,69 @@ class Supervisor:
                     desired[key] = (count, desired.get(key, (0, spec))[1])
         return desired
 
-    def _write_traffic(self) -> None:
-        """The rollouts' splits into the gateway's traffic file (atomically; only when they change)."""
+    def _write_traffic(self, desired: dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]]) -> None:
+        """The rollouts' splits and the wake hold times into the gateway's traffic file (atomically; when they change)."""
         with self.store.session() as session:
             rows = session.scalars(select(TrafficWeights).where(TrafficWeights.environment == self.environment))
-            text = json.dumps({"schema_version": 1, "models": {r.model: json.loads(r.weights_json) for r in rows}},
-                              sort_keys=True)
+            weights = {r.model: json.loads(r.weights_json) for r in rows}
+        hold = {model: spec.wake_hold_s for (model, _, _), (_, spec) in desired.items() if spec.wake_hold_s is not None}
+        text = Traffic(weights, hold).text()
         if text != self.traffic:
             write_atomically(self.traffic_file, text)
             self.traffic = text
+
+    # --- scale to zero -----------------------------------------------------------------------
+
+    def _sleep_or_wake(self, desired: dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]]) -> set[tuple[str, str]]:
+        """Put idle models that scale to zero to sleep, wake those asked for; the (model, pool)s asleep now."""
+        idle = {key[:2]: spec.idle_after_s for key, (count, spec) in desired.items() if spec.idle_after_s and count}
+        with self.store.session() as session:
+            rows = {(r.model, r.pool): r for r in session.scalars(
+                select(AsleepReplicas).where(AsleepReplicas.environment == self.environment))}
+            for key in rows.keys() - idle.keys():  # no longer scales to zero: awake as desired
+                session.delete(rows.pop(key))
+        activity = self._activity() if idle else None
+        if activity is None:  # never put a model to sleep without knowing when it was last asked for
+            return set(rows)
+        now = time.time()
+        for key, idle_after_s in idle.items():
+            seen = activity.get(key[0], {})
+            last, waiting = float(seen.get("last_request_at") or 0.0), int(seen.get("waiting") or 0)
+            if key in rows:
+                since = rows[key].since.replace(tzinfo=dt.UTC) if rows[key].since.tzinfo is None else rows[key].since
+                if waiting or last > since.timestamp():
+                    self._wake(key, waiting)
+                    del rows[key]
+                continue
+            ready = [r.ready_at for r in self.replicas.values() if r.key[:2] == key and r.ready_at is not None
+                     and r.status is ReplicaStatus.ready]
+            if ready and not waiting and now - max(last, *ready) > idle_after_s:
+                self._sleep(key, now - max(last, *ready))
+                rows[key] = AsleepReplicas(environment=self.environment, model=key[0], pool=key[1])
+        return set(rows)
+
+    def _activity(self) -> dict[str, dict] | None:
+        """Per model, when the gateway last had a request for it and how many it holds; None if it does not say."""
+        try:
+            answer = self.http.get(f"http://{LOOPBACK}:{self.gateway_port}/gateway/lanes",
+                                   headers={"Authorization": f"Bearer {self.api_key.get_secret_value()}"})
+            answer.raise_for_status()
+            return answer.json().get("models", {})
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("the gateway does not say when models were last asked for: %s", exc)
+            return None
+
+    def _sleep(self, key: tuple[str, str], idle_s: float) -> None:
+        logger.info("%s@%s: no request for %.0f s; stopping its replicas until the next one", *key, idle_s)
+        with self.store.session() as session:
+            session.merge(AsleepReplicas(environment=self.environment, model=key[0], pool=key[1], since=dt.datetime.now(dt.UTC)))
+
+    def _wake(self, key: tuple[str, str], waiting: int) -> None:
+        logger.info("%s@%s: asked for (%d requests waiting); starting its replicas", *key, waiting)
+        self.waking[key] = time.monotonic()
+        with self.store.session() as session:
+            session.execute(delete(AsleepReplicas).where(AsleepReplicas.environment == self.environment,
+                                                         AsleepReplicas.model == key[0], AsleepReplicas.pool == key[1]))
 
     def _scale(self, model: str, pool: str, count: int, spec: ReplicaSpec) -> None:
         live = [r for r in self.replicas.values() if r.key == (model, pool, spec.version) and r.status in LIVE]
@@ -293,6 +355,10 @@ class Supervisor:
         elif replica.status is ReplicaStatus.starting and self._healthy(replica):
             self._gateway().add(replica.worker)
             replica.status = ReplicaStatus.ready
+            replica.ready_at = time.time()
+            if (woken := self.waking.pop((replica.model, replica.pool), None)) is not None:
+                logger.info("%s@%s: awake, first replica ready %.1f s after the request that woke it",
+                            replica.model, replica.pool, time.monotonic() - woken)
             logger.info("replica %d (%s@%s): ready on %s", replica.record_id, replica.model, replica.pool, replica.url)
             self._record(replica)
 
