@@ -49,6 +49,7 @@ class Capability(str, enum.Enum):
     spot = "spot"                    # spot/preemptible capacity
     node_scaling = "node_scaling"    # adds and removes nodes itself
     process_pids = "process_pids"    # replicas are local processes with pids
+    traffic_weights = "traffic_weights"  # its gateway splits a model over versions by weight (else: by pod counts)
 
 
 class _Frozen(BaseModel):

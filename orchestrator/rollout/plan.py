@@ -1,10 +1,13 @@
 """A rollout's plan: how many replicas of the new version each pool runs at each traffic step, and the room for them.
 
 Pure: the running fleet and the applied placement in, a plan out. The new version starts
-beside the old one (make-before-break): at a step of p % it runs ceil(p % of the old
-replicas) in each pool (at least one), and all of them at 100 %, so each version always
-has the replicas for the share it is sent, at the capacity per replica the planner gave
-the model there (`capacity[]` of the applied placement). The old replicas all stay until
+beside the old one (make-before-break). Where a gateway splits by weight (local pools), a
+step of p % runs ceil(p % of the old replicas) of the new version in each pool (at least
+one), and all of them at 100 %, so each version always has the replicas for the share it
+is sent, at the capacity per replica the planner gave the model there (`capacity[]` of the
+applied placement). Where traffic follows pod counts (Kubernetes Services), the new
+version's share is c / (N + c), so a step of p % runs round(N·p / (100 − p)) (at least
+one): N at 50 %, 3N at 75 % (docs/rollouts-kubernetes.md). The old replicas all stay until
 the promotion. A pool without the GPUs for that grows up to its `max_nodes` for the
 rollout and shrinks back after; one that cannot is refused, naming the pool.
 """
@@ -58,13 +61,18 @@ def replica_of(model: Model, version: str | None, tensor_parallel_size: int) -> 
                        wake_hold_s=idle.hold_s if idle else None)
 
 
-def canary_counts(steps: list[float], stable: int) -> list[int]:
-    """Replicas of the new version at each step: its share of the old ones, rounded up, at least one."""
+def canary_counts(steps: list[float], stable: int, by_pods: bool = False) -> list[int]:
+    """Replicas of the new version at each step, at least one: its share of the old ones, rounded up, where a
+    gateway splits by weight; where traffic follows pod counts (`by_pods`), the count whose ratio is that share."""
+    if by_pods:
+        return [stable if percent >= 100 else max(1, round(stable * percent / (100 - percent))) for percent in steps]
     return [stable if percent >= 100 else max(1, math.ceil(stable * percent / 100 - 1e-9)) for percent in steps]
 
 
-def plan_rollout(model: Model, from_version: str, to_version: str, current: Fleet, applied: Placement) -> RolloutPlan:
-    """The plan for `model` from `from_version` to `to_version`; RolloutRefused where a pool has no room."""
+def plan_rollout(model: Model, from_version: str, to_version: str, current: Fleet, applied: Placement,
+                 by_pods: frozenset[str] = frozenset()) -> RolloutPlan:
+    """The plan for `model` from `from_version` to `to_version`; RolloutRefused where a pool has no room.
+    `by_pods`: the pools whose traffic follows pod counts (no weighting gateway)."""
     gpus = {(c.model, c.pool): c.gpus_per_replica for c in applied.capacity}
     pools = {p.pool: p for p in applied.pools}
     planned: list[PoolRollout] = []
@@ -76,7 +84,7 @@ def plan_rollout(model: Model, from_version: str, to_version: str, current: Flee
             raise RolloutRefused(f"{name} runs in {pool_name}, which the applied plan does not know. "
                                  "To fix: run `orchestrator rebalance` first, so the fleet matches a plan")
         each = gpus[(name, pool_name)]
-        counts = canary_counts(model.rollout.steps, stable)
+        counts = canary_counts(model.rollout.steps, stable, pool_name in by_pods)
         used = sum(n * gpus.get(key, 0) for key, n in current.replicas.items() if key[1] == pool_name)
         nodes = current.nodes.get(pool_name, 0)
         needed = math.ceil((used + max(counts) * each) / pool.gpus_per_node)

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from orchestrator.contracts import Document
 from orchestrator.errors import InputError
-from orchestrator.providers.base import Promote, Provider, ResizePool, SetCanary, SetTraffic, Step
+from orchestrator.providers.base import Capability, Promote, Provider, ResizePool, SetCanary, SetTraffic, Step
 from orchestrator.rebalance.execute import apply_step
 from orchestrator.rebalance.journal import heartbeat
 from orchestrator.rollout import journal
@@ -118,13 +118,15 @@ class Rollout:
             return self._roll_back(reason, update)
 
     def _roll_back(self, reason: str, update: Callable[[int, str], None]) -> RolloutReport:
-        """All traffic to the old version first, then the new one's replicas stop, then pools shrink back."""
+        """The new version's replicas stop (each leaves its gateway or Service first, so its share falls to the
+        old version at once), then all traffic is weighted to the old version, then pools shrink back."""
         plan = self.plan
         self.ui.note(f"rolling back: {reason}", "warning")
-        update(0, f"sending all of {plan.model} to {plan.from_version}")
-        self._shift({plan.from_version: 100})
+        update(0, f"stopping {plan.model} {plan.to_version}")
         for pool in plan.pools:
             self._apply(SetCanary(model=plan.model, pool=pool.pool, count=0, replica=plan.replica[pool.pool]))
+        update(0, f"sending all of {plan.model} to {plan.from_version}")
+        self._shift({plan.from_version: 100})
         self._shrink()
         journal.finish(self.store, self.rollout_id, "rolled_back", reason)
         return self._report("rolled_back", reason)
@@ -151,15 +153,9 @@ class Rollout:
             self.sleep(WATCH_POLL_S)
 
     def _shift(self, weights: dict[str, float]) -> None:
-        for provider, pool in self._gateways():
-            self._apply(SetTraffic(model=self.plan.model, pool=pool, weights=weights), provider)
-
-    def _gateways(self) -> list[tuple[Provider, str]]:
-        """One (provider, pool) per provider running the model: a provider's pools share its gateway."""
-        seen: dict[int, tuple[Provider, str]] = {}
+        """Every pool's gateway (local) or Service (Kubernetes: a check that its pod counts give these weights)."""
         for pool in self.plan.pools:
-            seen.setdefault(id(self.providers[pool.pool]), (self.providers[pool.pool], pool.pool))
-        return list(seen.values())
+            self._apply(SetTraffic(model=self.plan.model, pool=pool.pool, weights=weights))
 
     def _grow(self) -> None:
         for pool in self.plan.pools:
@@ -171,8 +167,8 @@ class Rollout:
             if pool.grow_to is not None:
                 self._apply(ResizePool(pool=pool.pool, nodes=pool.nodes))
 
-    def _apply(self, step: Step, provider: Provider | None = None) -> None:
-        apply_step(self.store, self.environment, step, provider or self.providers[step.pool],
+    def _apply(self, step: Step) -> None:
+        apply_step(self.store, self.environment, step, self.providers[step.pool],
                    step_timeout_s=self.step_timeout_s, sleep=self.sleep, where=f"rollout step {step.kind}",
                    resume_with="rollout")
 
@@ -232,7 +228,9 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 if applied is None:
                     raise InputError(f"{environment} has no applied plan. To fix: run `orchestrator up` or "
                                      "`orchestrator rebalance` first")
-                plan = plan_rollout(model, running, to_version, fleet_of(observe(providers)), applied)
+                by_pods = frozenset(p for p, provider in providers.items()
+                                    if Capability.traffic_weights not in provider.capabilities)
+                plan = plan_rollout(model, running, to_version, fleet_of(observe(providers)), applied, by_pods)
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=running,
                                          to_version=to_version, outcome="planned", plan=plan)

@@ -56,7 +56,7 @@ class StrayProcess:
 class LocalProvider(Provider):
     """Runs the spec's `provider: local` pools on this machine (see module docstring)."""
 
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.process_pids})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.process_pids, Capability.traffic_weights})
 
     def __init__(self, spec: FleetSpec, environment: str, store: StateStore, state_url: str, settings: Settings) -> None:
         self.spec = spec
