@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         None, description="API key clients must send to the gateway. Unset: one is generated once per environment "
         "and kept in its state directory (mode 0600).")
     gateway_policy: str = Field("round_robin", description="vllm-router load-balancing policy (--policy).")
+    rollout_prometheus_url: str | None = Field(
+        None, description="Prometheus that scrapes the replicas (with their version label, docs/rollouts-kubernetes.md): where `rollout` reads each version's figures. Unset: the local gateway and replicas.")
     replica_ready_timeout_s: float = Field(
         600.0, gt=0, description="How long `up` waits for replicas to load and pass /health before failing.")
     local_kv_cache_gib: int = Field(1, ge=1, description="KV cache per local CPU replica, GiB (VLLM_CPU_KVCACHE_SPACE).")

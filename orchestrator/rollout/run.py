@@ -178,14 +178,33 @@ class Rollout:
                              verdicts=self.verdicts)
 
 
+def _figures_source(settings: Settings, environment: str, providers: dict[str, Provider],
+                    plan: RolloutPlan) -> Callable[[], dict[str, VersionFigures]]:
+    """Where each version's figures come from: the Prometheus of `rollout_prometheus_url`, else (local pools only)
+    the local gateway's counts and the replicas' own /metrics."""
+    if settings.rollout_prometheus_url:
+        from orchestrator.rollout.prometheus import prometheus_figures
+
+        return prometheus_figures(settings.rollout_prometheus_url, environment, plan.model, plan.from_version)
+    remote = sorted(p.pool for p in plan.pools if Capability.traffic_weights not in providers[p.pool].capabilities)
+    if remote:
+        raise InputError(f"pools {', '.join(remote)} run {plan.model} on Kubernetes, where gpufleet cannot read the "
+                         "replicas' metrics itself. To fix: set GPUFLEET_ROLLOUT_PROMETHEUS_URL to a Prometheus that "
+                         "scrapes them (docs/rollouts-kubernetes.md)")
+    from orchestrator.gateway import gateway_api_key
+    from orchestrator.rebalance.run import observe
+    from orchestrator.rollout.metrics import scrape
+
+    key = gateway_api_key(settings, environment).value.get_secret_value()
+    return lambda: scrape(observe(providers), key, plan.model, plan.from_version)
+
+
 def rollout(path: Path, settings: Settings, model_name: str, to_version: str | None, *, abort: bool = False,
             dry_run: bool = False, step_timeout_s: float = 1800.0, ui: RolloutUI | None = None,
             sleep: Callable[[float], None] = time.sleep) -> RolloutReport:
     """Roll `model_name` out to `to_version` (or, with `abort`, roll its unfinished rollout back); the report."""
-    from orchestrator.gateway import gateway_api_key
     from orchestrator.rebalance.journal import environment_lock, last_applied
     from orchestrator.rebalance.run import fleet_of, observe, providers_for
-    from orchestrator.rollout.metrics import scrape
     from orchestrator.spec import load_spec
     from orchestrator.state import open_state, state_url
 
@@ -210,6 +229,7 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 raise journal.RolloutInFlight(journal.rollout_in_flight_message(unfinished, path))
             if unfinished is not None:
                 plan, first, rollout_id = RolloutPlan.model_validate_json(unfinished.plan_json), unfinished.step, unfinished.id
+                figures = _figures_source(settings, environment, providers, plan)
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=plan.from_version,
                                          to_version=plan.to_version, outcome="planned", plan=plan,
@@ -231,14 +251,14 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 by_pods = frozenset(p for p, provider in providers.items()
                                     if Capability.traffic_weights not in provider.capabilities)
                 plan = plan_rollout(model, running, to_version, fleet_of(observe(providers)), applied, by_pods)
+                figures = _figures_source(settings, environment, providers, plan)  # before anything is recorded
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=running,
                                          to_version=to_version, outcome="planned", plan=plan)
                 rollout_id, first = journal.start(store, environment, model.name, running, to_version,
                                                   plan.model_dump_json()), 0
-            key = gateway_api_key(settings, environment).value.get_secret_value()
             run = Rollout(environment, model, plan, rollout_id, store, providers,
-                          figures=lambda: scrape(observe(providers), key, model.name, plan.from_version),
+                          figures=figures,
                           step_timeout_s=step_timeout_s, ui=ui, sleep=sleep)
             if abort:
                 return run.roll_back("aborted by `orchestrator rollout --abort`")
