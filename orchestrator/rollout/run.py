@@ -229,7 +229,7 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 raise journal.RolloutInFlight(journal.rollout_in_flight_message(unfinished, path))
             if unfinished is not None:
                 plan, first, rollout_id = RolloutPlan.model_validate_json(unfinished.plan_json), unfinished.step, unfinished.id
-                figures = _figures_source(settings, environment, providers, plan)
+                figures = (lambda: {}) if abort else _figures_source(settings, environment, providers, plan)  # abort judges nothing
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=plan.from_version,
                                          to_version=plan.to_version, outcome="planned", plan=plan,
