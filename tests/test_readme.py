@@ -56,6 +56,9 @@ NOT_RUN = {
     "orchestrator rebalance --env local --yes --measured-window 600": "starts real replicas and reads what they served: "
                                                                        "needs the running fleet",
     "orchestrator catalog refresh --provider azure": "calls Azure's Retail Prices API: needs the network",
+    "orchestrator rollout --env local --model tiny-llama --to v2": "starts a second replica and judges it on live "
+                                                                   "traffic: needs the running fleet "
+                                                                   "(tests/orchestrator/rollout/test_rollout_local.py)",
 }
 
 
