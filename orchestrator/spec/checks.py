@@ -77,4 +77,11 @@ def check_spec(spec: FleetSpec) -> list[SpecIssue]:
         for j, provider in enumerate(model.residency.providers):
             if provider not in providers_present:
                 issues.append(SpecIssue(f"models[{index}].residency.providers[{j}]", f"no pool of provider '{provider}' in this environment; providers with pools: {', '.join(sorted(providers_present))}"))
+        remote = [p.name for p in spec.pools if p.provider != "local"
+                  and (not model.residency.providers or p.provider in model.residency.providers)]
+        if model.scale_to_zero is not None and remote:
+            issues.append(SpecIssue(f"models[{index}].scale_to_zero", f"pools {', '.join(remote)} may host this model, and "
+                                    "scale to zero works only where gpufleet's gateway fronts the replicas (local pools) "
+                                    "for now; allowed: scale_to_zero with local pools only, or limit the model's "
+                                    "residency.providers to local (docs/scale-to-zero.md)"))
     return issues
