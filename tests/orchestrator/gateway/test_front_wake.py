@@ -17,18 +17,10 @@ from starlette.testclient import TestClient
 
 from orchestrator.gateway.front import GatewayFront
 from orchestrator.gateway.lanes import Traffic
-from tests.orchestrator.gateway.test_front import KEY, FakeRouter
+from tests.orchestrator.gateway.test_front import KEY, FakeRouter, router  # noqa: F401 (the fixture)
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def router():
-    fake = FakeRouter()
-    with fake.serve() as url:
-        fake.url = url
-        yield fake
 
 
 def front(router: FakeRouter, tmp_path: Path, hold: dict[str, float]) -> TestClient:
