@@ -131,14 +131,18 @@ def down(env: EnvOption = None, spec: SpecOption = None, output: FormatOption = 
     """Stop the environment's replicas (each leaves the gateway, then drains) and its local gateway.
 
     Cloud node pools keep their size: shrink them with a rebalance to a plan without them, or the stacks.
+    An unfinished rollout ends rolled back: neither version runs any more.
     """
     from orchestrator.providers.local.environment import release_all
+    from orchestrator.rollout.journal import end_in_flight
 
     settings = load_settings()
     _path, fleet, name = _open(env, spec)
+    database = _state(fleet, name, settings)
     with errors.status(f"draining and stopping {name}…"):
-        for provider in {id(p): p for p in _providers(fleet, name, settings, _state(fleet, name, settings)).values()}.values():
+        for provider in {id(p): p for p in _providers(fleet, name, settings, database).values()}.values():
             release_all(provider, settings.replica_drain_timeout_s + DOWN_MARGIN_S)
+    end_in_flight(database[1], name, "the environment was stopped (`orchestrator down`)")
     if output is OutputFormat.json:
         print_json({"environment": name, "stopped": True})
         return

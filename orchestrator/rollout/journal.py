@@ -89,6 +89,13 @@ def finish(store: StateStore, rollout_id: int, status: str, reason: str | None =
         row.percent = 100.0 if status == "promoted" else 0.0
 
 
+def end_in_flight(store: StateStore, environment: str, reason: str) -> None:
+    """Record the unfinished rollout, if any, rolled back: what it was moving no longer runs."""
+    row = in_flight(store, environment)
+    if row is not None:
+        finish(store, row.id, "rolled_back", reason)
+
+
 def latest(store: StateStore, environment: str) -> RolloutRecord | None:
     """The environment's most recent rollout, finished or not (for `status`)."""
     with store.session() as s:
