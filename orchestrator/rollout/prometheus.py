@@ -77,10 +77,10 @@ def prometheus_figures(url: str, environment: str, model: str, unversioned: str,
             counted, ttft_rows, tpot_rows = (_query(http, endpoint, shown, q) for q in (requests, ttft, tpot))
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for labels, value in counted:
-            version = counts[labels.get(version_label) or unversioned]
-            version[0] += round(value)
+            tally = counts[labels.get(version_label) or unversioned]
+            tally[0] += round(value)
             if labels.get("status", "").startswith(("4", "5")):
-                version[1] += round(value)
+                tally[1] += round(value)
         ttft_of, tpot_of = (_histograms(rows, version_label, unversioned) for rows in (ttft_rows, tpot_rows))
         return {v: VersionFigures(*counts.get(v, (0, 0)), ttft_of.get(v, Histogram()), tpot_of.get(v, Histogram()))
                 for v in counts.keys() | ttft_of.keys() | tpot_of.keys()}
