@@ -14,7 +14,9 @@ the front) and `gateway` (the front, then the router):
 
 Then the front alone, where vLLM's and the router's noise cannot hide it: in front of
 `instant_upstream` (a stand-in for the router and a replica that answers at once), its p50
-and p99 over the upstream's own, one request at a time.
+and p99 over the upstream's own, one request at a time; twice: with the worker registered
+under the model's own name, and as `<model>@v1`, as the supervisor registers a version's
+replicas (the front then rewrites each body's `model`: gateway/lanes.py).
 
 Everything runs on 127.0.0.1 and is stopped at the end (`orchestrator down`).
 """
@@ -134,7 +136,8 @@ async def instant_upstream(scope: dict, receive, send) -> None:
     while (await receive()).get("more_body"):
         pass
     here = f"http://127.0.0.1:{scope['server'][1]}"
-    body = (json.dumps({"workers": [{"url": here, "model_id": MODEL, "is_healthy": True}]}) if scope["path"] == "/workers"
+    worker = os.environ.get("BENCH_WORKER_MODEL", MODEL)
+    body = (json.dumps({"workers": [{"url": here, "model_id": worker, "is_healthy": True}]}) if scope["path"] == "/workers"
             else json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}) if scope["path"] == "/v1/models"
             else json.dumps({"object": "text_completion", "model": MODEL, "choices": [
                 {"index": 0, "text": "x", "finish_reason": "length"}]})).encode()
@@ -149,15 +152,17 @@ def front_app():
     return GatewayFront(os.environ["BENCH_UPSTREAM"], ALONE_KEY).app
 
 
-def front_alone() -> dict[str, list[float]]:
-    """Seconds per 1-token completion, one at a time, to `instant_upstream` and through the front to it."""
+def front_alone(worker_model: str = MODEL) -> dict[str, list[float]]:
+    """Seconds per 1-token completion, one at a time, to `instant_upstream` and through the front to it, the
+    upstream's worker registered as `worker_model`."""
     from orchestrator.providers.local.processes import free_port
 
     upstream_port = free_port()
     front_port = free_port(avoid={upstream_port})
     urls = {"upstream": f"http://127.0.0.1:{upstream_port}", "front": f"http://127.0.0.1:{front_port}"}
     serve = [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
-    servers = [subprocess.Popen([*serve, "bench.bench_gateway:instant_upstream", "--port", str(upstream_port)], cwd=REPO),
+    servers = [subprocess.Popen([*serve, "bench.bench_gateway:instant_upstream", "--port", str(upstream_port)], cwd=REPO,
+                                env=os.environ | {"BENCH_WORKER_MODEL": worker_model}),
                subprocess.Popen([*serve, "--factory", "bench.bench_gateway:front_app", "--port", str(front_port)],
                                 cwd=REPO, env=os.environ | {"BENCH_UPSTREAM": urls["upstream"]})]
     headers = {"Authorization": f"Bearer {ALONE_KEY}"}
@@ -190,10 +195,10 @@ def front_alone() -> dict[str, list[float]]:
     return samples
 
 
-def report_alone(samples: dict[str, list[float]]) -> None:
+def report_alone(samples: dict[str, list[float]], what: str = "") -> None:
     for q, target_ms in ((0.5, 1.0), (0.99, None)):
         front, upstream = quantile(samples["front"], q), quantile(samples["upstream"], q)
-        line = (f"the front alone, added p{round(q * 100)}, 1-token completion (upstream {upstream * 1000:.2f} ms)"
+        line = (f"the front alone{what}, added p{round(q * 100)}, 1-token completion (upstream {upstream * 1000:.2f} ms)"
                 f"{(front - upstream) * 1000:8.2f} ms")
         print(line + (f"   target {target_ms:5.1f} ms   ratio {(front - upstream) * 1000 / target_ms:5.2f}" if target_ms else ""))
 
@@ -220,6 +225,7 @@ def main() -> None:
             cli("down")
     report(samples)
     report_alone(front_alone())
+    report_alone(front_alone(f"{MODEL}@v1"), ", body rewritten to a version's name")
 
 
 if __name__ == "__main__":
