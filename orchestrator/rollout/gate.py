@@ -1,7 +1,8 @@
 """Judging a traffic step: the new version's error rate and TTFT/TPOT p95 against the old one's, over one window.
 
 Errors are what the gateway counted per version (any answer >= 400 or none; the gateway
-sends such a request again to the old version, so clients do not see it). Latencies are
+sends such a request again to the old version, so clients do not see it); on Kubernetes
+pools, read from Prometheus, the replicas' own 4xx/5xx counts (no retry there). Latencies are
 the replicas' own vLLM histograms (TTFT and per-request TPOT, the figures a model's SLO is
 written in), summed per version and differenced over the window. A step passes once it has
 been watched `hold_s` and the new version answered `min_requests`; it fails (at once, not

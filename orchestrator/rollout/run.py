@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import Field
 
 from orchestrator.contracts import Document
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, ProviderError
 from orchestrator.providers.base import Capability, Promote, Provider, ResizePool, SetCanary, SetTraffic, Step
 from orchestrator.rebalance.execute import apply_step
 from orchestrator.rebalance.journal import heartbeat
@@ -41,6 +41,7 @@ from orchestrator.state import StateStore
 logger = logging.getLogger(__name__)
 
 WATCH_POLL_S = 5.0
+FIGURES_ATTEMPTS = 4  # a metrics source down for ~15 s is waited out, not judged
 
 
 class RolloutReport(Document):
@@ -136,9 +137,9 @@ class Rollout:
         """Judge the step until it passes or fails; the old version's window figures (the baseline of a step
         that sends it nothing: the last one it had traffic in)."""
         plan, policy = self.plan, self.model.rollout
-        start, started = self.figures(), self.clock()
+        start, started = self._read_figures(), self.clock()
         while True:
-            now = self.figures()
+            now = self._read_figures()
             new = now.get(plan.to_version, VersionFigures()).since(start.get(plan.to_version, VersionFigures()))
             old = now.get(plan.from_version, VersionFigures()).since(start.get(plan.from_version, VersionFigures()))
             baseline = old if old.requests or percent < 100 else last_old
@@ -151,6 +152,23 @@ class Rollout:
             update(f"step {index + 1} ({percent:g} %): {'; '.join(verdict.reasons)}")
             heartbeat(self.store, self.environment)
             self.sleep(WATCH_POLL_S)
+
+    def _read_figures(self) -> dict[str, VersionFigures]:
+        """The figures now; a source that fails (Prometheus down) is asked again, up to FIGURES_ATTEMPTS in a row,
+        before the rollout stops (unfinished: resume it, or --abort)."""
+        attempt = 1
+        while True:
+            try:
+                return self.figures()
+            except ProviderError as exc:
+                if attempt >= FIGURES_ATTEMPTS:
+                    raise ProviderError(f"{exc}. The rollout is unfinished: fix the metrics source and run the same "
+                                        "`orchestrator rollout` again to resume it, or `--abort` to roll back") from exc
+                logger.warning("rollout %s: figures not read (attempt %d of %d): %s", self.plan.model, attempt,
+                               FIGURES_ATTEMPTS, exc)
+                heartbeat(self.store, self.environment)
+                self.sleep(WATCH_POLL_S)
+                attempt += 1
 
     def _shift(self, weights: dict[str, float]) -> None:
         """Every pool's gateway (local) or Service (Kubernetes: a check that its pod counts give these weights)."""
