@@ -197,11 +197,13 @@ class GatewayFront:
             return Response("the router does not answer", status_code=503, media_type="text/plain")
 
     async def list_models(self, _request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [self.served.card(m) for m in sorted(self.served.models)]})
+        """The models served now, and those asleep (scale to zero): a request wakes them."""
+        models = sorted(self.served.models | self.hold.keys())
+        return JSONResponse({"object": "list", "data": [self.served.card(m) for m in models]})
 
     async def retrieve_model(self, request: Request) -> Response:
         model = request.path_params["model"]
-        if model in self.served.models or await self._served_after_refresh(model):
+        if model in self.served.models or model in self.hold or await self._served_after_refresh(model):
             return JSONResponse(self.served.card(model))
         return self._missing(model)
 

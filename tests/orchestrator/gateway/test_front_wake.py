@@ -55,6 +55,17 @@ def test_a_request_for_a_sleeping_model_waits_while_it_wakes_and_is_answered(rou
         assert router.bodies, "the held request went on to the router once the model was served"
 
 
+def test_a_sleeping_model_is_listed_and_retrievable(router, tmp_path):
+    with front(router, tmp_path, {"m": 30.0}) as http:
+        deadline = time.monotonic() + 10  # the front reads its traffic file within a refresh
+        while not (listed := http.get("/v1/models", headers=AUTH).json())["data"]:
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.05)
+        card = http.get("/v1/models/m", headers=AUTH)
+    assert [m["id"] for m in listed["data"]] == ["m"]
+    assert card.status_code == 200 and card.json()["id"] == "m"
+
+
 def test_past_the_hold_the_request_is_503_model_waking_with_retry_after(router, tmp_path):
     with front(router, tmp_path, {"m": 0.5}) as http:
         started = time.monotonic()
