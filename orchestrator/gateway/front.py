@@ -56,7 +56,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator.gateway.auth import GATEWAY_OPEN_PATHS, RequireApiKey
-from orchestrator.gateway.lanes import lane_name, parse_lane, pick_lane, primary_lane, read_traffic_file
+from orchestrator.gateway.lanes import (
+    UNNAMED, lane_name, lane_weights, parse_lane, pick_lane, primary_lane, read_traffic_file,
+)
 from orchestrator.gateway.openai_errors import RETRY_AFTER_S, openai_error
 
 logger = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ class Served:
     models: set[str] = field(default_factory=set)  # served by a healthy worker
     seen: set[str] = field(default_factory=set)
     workers: int = 0  # healthy ones
-    lanes: dict[str, dict[str | None, int]] = field(default_factory=dict)  # model -> version -> healthy workers
+    lanes: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> lane (version, "" unnamed) -> healthy workers
 
     def card(self, model: str) -> dict:
         bare = {"id": model, "object": "model", "owned_by": "vllm"}
@@ -107,7 +109,7 @@ class GatewayFront:
         self.weights: dict[str, dict[str, float]] = {}  # model -> version -> weight (traffic file)
         self.hold: dict[str, float] = {}  # model -> seconds a request waits for it to wake (traffic file)
         self.activity: dict[str, Activity] = {}  # model -> when it was last asked for, and requests held now
-        self.tally: dict[tuple[str, str | None], list[int]] = {}  # (model, version) -> [requests, failures]
+        self.tally: dict[tuple[str, str], list[int]] = {}  # (model, lane) -> [requests, failures]
         self._rng = rng or random.Random()
         self._http: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
@@ -155,7 +157,7 @@ class GatewayFront:
             workers = (await self._get_json(f"{self.router_url}/workers")).get("workers", [])
             healthy = {w["url"]: parse_lane(w["model_id"]) for w in workers if w.get("is_healthy")}
             cards = {url: card for url, card in self.served.cards.items() if healthy.get(url, ("",))[0] == card.get("id")}
-            lanes: dict[str, dict[str | None, int]] = {}
+            lanes: dict[str, dict[str, int]] = {}
             for url, (model, version) in healthy.items():
                 lanes.setdefault(model, {}).setdefault(version, 0)
                 lanes[model][version] += 1
@@ -236,7 +238,7 @@ class GatewayFront:
         answer = await self._proxy("POST", request.url.path, self._for_lane(body, payload, model, version), headers)
         failed = answer.status_code >= 400
         self._count(model, version, failed)
-        retry = primary_lane(weights, lanes, avoid=version) if failed and len(lanes) > 1 else None
+        retry = primary_lane(weights, lanes, avoid=version) if failed and version is not None else None
         if retry is None:
             return answer
         logger.warning("%s@%s answered %d; sent again to %s@%s", model, version, answer.status_code, model, retry)
@@ -244,13 +246,13 @@ class GatewayFront:
         self._count(model, retry, answer.status_code >= 400)
         return answer
 
-    def _for_lane(self, body: bytearray, payload: dict, model: str, version: str | None) -> bytes:
+    def _for_lane(self, body: bytearray, payload: dict, model: str, version: str | None) -> bytes:  # None: no lane yet
         """The body as the router must see it to reach `version`'s workers (unchanged for an unversioned one)."""
         routed = lane_name(model, version)
         return bytes(body) if routed == model else json.dumps({**payload, "model": routed}, ensure_ascii=False).encode()
 
     def _count(self, model: str, version: str | None, failed: bool) -> None:
-        tally = self.tally.setdefault((model, version), [0, 0])
+        tally = self.tally.setdefault((model, version or UNNAMED), [0, 0])
         tally[0] += 1
         tally[1] += failed
 
@@ -269,9 +271,10 @@ class GatewayFront:
         """Each (model, version): healthy workers, weight, and requests and failures since the gateway started;
         each model: when it was last asked for and how many requests wait for it to wake."""
         keys = {(m, v) for m, lanes in self.served.lanes.items() for v in lanes} | set(self.tally)
-        rows = [{"model": m, "version": v, "healthy_workers": self.served.lanes.get(m, {}).get(v, 0),
-                 "weight": self.weights.get(m, {}).get(v or ""), "requests": self.tally.get((m, v), [0, 0])[0],
-                 "failures": self.tally.get((m, v), [0, 0])[1]} for m, v in sorted(keys, key=lambda k: (k[0], k[1] or ""))]
+        rows = [{"model": m, "version": v or None, "healthy_workers": self.served.lanes.get(m, {}).get(v, 0),
+                 "weight": lane_weights(self.weights.get(m), self.served.lanes.get(m, {})).get(v),
+                 "requests": self.tally.get((m, v), [0, 0])[0], "failures": self.tally.get((m, v), [0, 0])[1]}
+                for m, v in sorted(keys)]
         models = {m: {"last_request_at": a.last_request_at, "waiting": a.waiting} for m, a in self.activity.items()}
         return JSONResponse({"lanes": rows, "weights": self.weights, "hold": self.hold, "models": models})
 

@@ -6,6 +6,11 @@ entrypoint serves both) and the front rewrites the `model` of each request to th
 picks. Responses still carry the model's own name. The split is a weight per version
 (`SetTraffic`, written to the gateway's traffic file); a model without weights is split by
 healthy workers, as one plain router would. A lane without a healthy worker gets nothing.
+
+A lane is named by its version, and `UNNAMED` ("") is the lane of replicas started before
+versions existed (registered under the model's own name). A rollout names their version
+as the spec does (`v1`), so the one weighted version that has no lane of its own is
+carried by the unnamed lane.
 """
 
 from __future__ import annotations
@@ -16,37 +21,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SEPARATOR = "@"
+UNNAMED = ""
 
 
 def lane_name(model: str, version: str | None) -> str:
-    """The name the router knows a version's workers by (the model's own name for an unversioned replica)."""
+    """The name the router knows a version's workers by (the model's own name for the unnamed lane)."""
     return f"{model}{SEPARATOR}{version}" if version else model
 
 
-def parse_lane(name: str) -> tuple[str, str | None]:
-    """(model, version) of a router model id; model names never hold the separator."""
+def parse_lane(name: str) -> tuple[str, str]:
+    """(model, lane) of a router model id; model names never hold the separator."""
     model, _, version = name.partition(SEPARATOR)
-    return model, version or None
+    return model, version
 
 
-def pick_lane(weights: dict[str, float] | None, healthy: dict[str | None, int], rng: random.Random) -> str | None:
-    """The version a request goes to: by weight among the weighted lanes that have a healthy worker, else (no
+def lane_weights(weights: dict[str, float] | None, healthy: dict[str, int]) -> dict[str, float]:
+    """Each lane's weight: its version's, and for the unnamed lane the one weighted version without a lane."""
+    weights = weights or {}
+    out = {lane: w for lane, w in weights.items() if lane in healthy}
+    unmatched = [v for v in weights if v not in healthy]
+    if UNNAMED in healthy and UNNAMED not in weights and len(unmatched) == 1:
+        out[UNNAMED] = weights[unmatched[0]]
+    return out
+
+
+def pick_lane(weights: dict[str, float] | None, healthy: dict[str, int], rng: random.Random) -> str | None:
+    """The lane a request goes to: by weight among the weighted lanes that have a healthy worker, else (no
     weights, or none of them healthy) by healthy workers. None: no healthy worker at all."""
-    lanes = {v: w for v, w in (weights or {}).items() if w > 0 and healthy.get(v, 0) > 0}
+    lanes = {v: w for v, w in lane_weights(weights, healthy).items() if w > 0 and healthy[v] > 0}
     if not lanes:
         lanes = {v: float(n) for v, n in healthy.items() if n > 0}
     if not lanes:
         return None
-    versions = sorted(lanes, key=lambda v: v or "")
-    return rng.choices(versions, weights=[lanes[v] for v in versions])[0]
+    names = sorted(lanes)
+    return rng.choices(names, weights=[lanes[v] for v in names])[0]
 
 
-def primary_lane(weights: dict[str, float] | None, healthy: dict[str | None, int], avoid: str | None) -> str | None:
-    """Where a request another lane failed is sent again: the heaviest healthy lane other than `avoid`."""
+def primary_lane(weights: dict[str, float] | None, healthy: dict[str, int], avoid: str) -> str | None:
+    """Where a request another lane failed is sent again: the heaviest healthy lane other than `avoid`; None if none."""
     candidates = [v for v, n in healthy.items() if n > 0 and v != avoid]
     if not candidates:
         return None
-    return max(candidates, key=lambda v: ((weights or {}).get(v or "", 0.0), healthy[v], v or ""))
+    by_weight = lane_weights(weights, healthy)
+    return max(candidates, key=lambda v: (by_weight.get(v, 0.0), healthy[v], v))
 
 
 @dataclass(frozen=True)

@@ -96,13 +96,6 @@ def end_in_flight(store: StateStore, environment: str, reason: str) -> None:
         finish(store, row.id, "rolled_back", reason)
 
 
-def latest(store: StateStore, environment: str) -> RolloutRecord | None:
-    """The environment's most recent rollout, finished or not (for `status`)."""
-    with store.session() as s:
-        return s.scalars(select(RolloutRecord).where(RolloutRecord.environment == environment)
-                         .order_by(RolloutRecord.id.desc())).first()
-
-
 class RolloutInFlight(GpufleetError):
     """A rollout of the environment is unfinished: nothing else may change its replicas until it is."""
 

@@ -249,7 +249,7 @@ class RolloutPolicy(StrictModel):
     hold_s: float = Field(300, ge=0, le=86_400, description="Seconds each step is watched before it is judged.")
     min_requests: int = Field(50, ge=0, le=10_000_000, description="Requests the new version must have answered in a step before it is judged; a step waits for them up to `max_wait_s`.")
     max_wait_s: float = Field(1800, ge=0, le=604_800, description="Most seconds a step waits for `min_requests`; past that, the rollout rolls back (not enough traffic to judge).")
-    max_error_rate_increase: float = Field(0.01, ge=0, le=1, description="Roll back when the new version's error rate (5xx, failed connections, and 4xx other than 401/403/404/429) exceeds the old one's by more than this (0.01: one point).")
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1, description="Roll back when the new version's error rate (answers >= 400 and failed connections, counted alike for both versions) exceeds the old one's by more than this (0.01: one point).")
     max_ttft_ratio: float = Field(1.2, ge=1, le=100, description="Roll back when the new version's TTFT p95 exceeds the old one's by this factor, or exceeds the model's SLO while the old one's does not.")
     max_tpot_ratio: float = Field(1.2, ge=1, le=100, description="As `max_ttft_ratio`, for TPOT p95.")
 

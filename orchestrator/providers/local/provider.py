@@ -88,8 +88,12 @@ class LocalProvider(Provider):
         if isinstance(step, ScaleUp) and f"{step.model}@{step.pool}" in self.observe().asleep:
             return  # asleep while idle: the count is recorded, and its replicas start on the next request
         if isinstance(step, (ScaleUp, SetCanary, Promote)):
-            wanted = self._stable_count(step) if isinstance(step, Promote) else step.count
-            version = [r for r in replicas if r.version == step.replica.version and r.canary == isinstance(step, SetCanary)]
+            stable = self._stable(step)
+            wanted = stable.count if isinstance(step, Promote) and stable else step.count
+            stable_version = ReplicaSpec.model_validate_json(stable.replica_json).version if stable else None
+            # a canary's replicas are its version's that the stable replicas do not run (its row may be gone: count 0)
+            version = [r for r in replicas if r.version == step.replica.version
+                       and (r.version != stable_version) == isinstance(step, SetCanary)]
             self._wait_ready(step, version, wanted)
             others = [r for r in replicas if r.version != step.replica.version]
             if isinstance(step, Promote) and others:
@@ -113,10 +117,9 @@ class LocalProvider(Provider):
             raise StepPending(f"{step.model}@{step.pool}: {ready} of {count} {step.replica.version or ''} replicas ready",
                               POLL_AFTER_S)
 
-    def _stable_count(self, step: Promote) -> int:
+    def _stable(self, step: ScaleUp | SetCanary | Promote) -> DesiredReplicas | None:
         with self.store.session() as session:
-            row = session.get(DesiredReplicas, (self.environment, step.model, step.pool))
-            return row.count if row else 0
+            return session.get(DesiredReplicas, (self.environment, step.model, step.pool))
 
     def _set_traffic(self, step: SetTraffic) -> None:
         with self.store.session() as session:

@@ -158,9 +158,6 @@ def test_a_model_served_by_one_lane_is_never_retried(router, http, traffic_file,
     assert counted(http)[version] == (10, 10)
 
 
-@pytest.mark.xfail(strict=True, reason="the lead's #20 report: a rollout of a fleet whose replicas predate versions "
-                   "weights `v1`, which the front cannot match to their unversioned lane; a request the canary fails "
-                   "is not retried (primary_lane's None means both 'no lane' and 'the unversioned lane')")
 def test_replicas_that_predate_versions_keep_their_share_and_take_the_canarys_failures(router, http, traffic_file) -> None:
     serve(router, http, traffic_file, {"m": 200, "m@v2": 500}, {"v1": 50, "v2": 50})
     answers = ask(http, 20)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from orchestrator.gateway.lanes import Traffic, lane_name, parse_lane, pick_lane, primary_lane, read_traffic_file
+from orchestrator.gateway.lanes import (
+    UNNAMED, Traffic, lane_name, lane_weights, parse_lane, pick_lane, primary_lane, read_traffic_file,
+)
 
 PICKS = 10_000
 
 
-def shares(weights: dict[str, float] | None, healthy: dict[str | None, int], seed: int = 7) -> dict[str | None, float]:
+def shares(weights: dict[str, float] | None, healthy: dict[str, int], seed: int = 7) -> dict[str, float]:
     rng = random.Random(seed)
     counts = Counter(pick_lane(weights, healthy, rng) for _ in range(PICKS))
     return {lane: n / PICKS for lane, n in counts.items()}
@@ -18,7 +20,7 @@ def shares(weights: dict[str, float] | None, healthy: dict[str | None, int], see
 
 def test_lane_names_round_trip() -> None:
     assert lane_name("m", "v2") == "m@v2" and lane_name("m", None) == "m"
-    assert parse_lane("m@v2") == ("m", "v2") and parse_lane("m") == ("m", None)
+    assert parse_lane("m@v2") == ("m", "v2") and parse_lane("m") == ("m", UNNAMED)
 
 
 def test_requests_split_by_the_weights_whatever_the_workers() -> None:
@@ -35,11 +37,20 @@ def test_a_lane_without_a_healthy_worker_or_weight_gets_nothing() -> None:
 
 
 def test_without_usable_weights_requests_split_by_healthy_workers() -> None:
-    split = shares(None, {None: 3, "v2": 1})
-    assert abs(split[None] - 0.75) < 0.02 and abs(split["v2"] - 0.25) < 0.02
+    split = shares(None, {UNNAMED: 3, "v2": 1})
+    assert abs(split[UNNAMED] - 0.75) < 0.02 and abs(split["v2"] - 0.25) < 0.02
     assert shares({"v3": 100}, {"v1": 2}) == {"v1": 1.0}  # weights only for a version no worker serves
     assert pick_lane({"v1": 100}, {"v1": 0}, random.Random(0)) is None
     assert pick_lane(None, {}, random.Random(0)) is None
+
+
+def test_the_unnamed_lane_carries_the_one_weighted_version_without_a_lane() -> None:
+    """Replicas started before versions (the unnamed lane) are the `v1` a rollout weights."""
+    assert lane_weights({"v1": 90, "v2": 10}, {UNNAMED: 2, "v2": 1}) == {UNNAMED: 90, "v2": 10}
+    split = shares({"v1": 90, "v2": 10}, {UNNAMED: 2, "v2": 1})
+    assert abs(split[UNNAMED] - 0.9) < 0.02
+    assert lane_weights({"v1": 50, "v3": 50}, {UNNAMED: 1, "v2": 1}) == {}  # two candidates: none is guessed
+    assert primary_lane({"v1": 90, "v2": 10}, {UNNAMED: 2, "v2": 1}, avoid="v2") == UNNAMED
 
 
 def test_the_same_seed_picks_the_same_lanes() -> None:
