@@ -8,7 +8,8 @@ written in), summed per version and differenced over the window. A step passes o
 been watched `hold_s` and the new version answered `min_requests`; it fails (at once, not
 waiting for the window's end) when:
 
-- the new version's error rate (its failures over at least `min_requests`) exceeds the old one's by more than `max_error_rate_increase`;
+- the new version's error rate (its failures over at least `min_requests`) exceeds the old
+  one's by more than `max_error_rate_increase`;
 - its TTFT (TPOT) p95 exceeds the old one's times `max_ttft_ratio` (`max_tpot_ratio`), or
   exceeds the SLO while the old one's does not (with no old figures: exceeds the SLO);
 - it has not answered `min_requests` within `max_wait_s` (not enough traffic to judge).

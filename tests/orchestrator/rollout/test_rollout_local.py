@@ -146,7 +146,7 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
     home.mkdir()
     with running_fleet(home, _versions, demo=False) as fleet, load(fleet) as traffic:
         _until(lambda: traffic.answers, "a first answer through the gateway")
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
 
         # a) v1 → v2: promoted
         start = time.monotonic()
@@ -157,7 +157,7 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
         assert [v["decision"] for v in report["verdicts"]] == ["pass", "pass"]
         assert _served(fleet) == [("v2", False, True)]
         assert _weights(fleet) == {MODEL: {"v2": 100.0}}
-        seen["v1 → v2"] = _part(traffic, start, "v1 → v2")
+        seen["v1 → v2"] = f"{_part(traffic, start, 'v1 → v2')} requests in {time.monotonic() - start:.0f} s"
 
         # b) v2 → broken: rolled back at its first step
         start = time.monotonic()
@@ -169,7 +169,7 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
         assert "error rate" in report["reason"]
         assert _served(fleet) == [("v2", False, True)], "the canary of broken still runs after the rollback"
         assert _weights(fleet) == {MODEL: {"v2": 100.0}}
-        seen["v2 → broken"] = _part(traffic, start, "v2 → broken")
+        seen["v2 → broken"] = f"{_part(traffic, start, 'v2 → broken')} requests in {time.monotonic() - start:.0f} s"
 
         # c) v2 → v3: killed at its first step, refused by rebalance, resumed by the same command
         start = time.monotonic()
@@ -196,6 +196,6 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
         assert _served(fleet) == [("v3", False, True)]
         assert _weights(fleet) == {MODEL: {"v3": 100.0}}
         assert fleet.status()["rollout"] is None
-        seen["v2 → v3, killed and resumed"] = _part(traffic, start, "v2 → v3")
+        seen["v2 → v3, killed and resumed"] = f"{_part(traffic, start, 'v2 → v3')} requests in {time.monotonic() - start:.0f} s"
         with capsys.disabled():
-            print(f"\nrequests answered, all 200: {seen}")
+            print(f"\nrequests answered (all 200) and wall time of each part: {seen}")
