@@ -52,6 +52,11 @@ class FakeProvider:
         self.applied.append(text)
 
 
+def _row(store, rollout_id: int) -> journal.RolloutRecord:
+    with store.session() as s:
+        return s.get(journal.RolloutRecord, rollout_id)
+
+
 def describe(step: Step) -> str:
     if isinstance(step, ResizePool):
         return f"resize {step.pool} {step.nodes}"
@@ -122,7 +127,7 @@ def test_a_passing_rollout_grows_steps_promotes_and_shrinks_in_that_order(store)
     assert [(v.step, v.percent, v.decision) for v in report.verdicts] == [(0, 25, "pass"), (1, 100, "pass")]
     assert all(v.elapsed_s >= MODEL.rollout.hold_s and v.new.requests >= MODEL.rollout.min_requests for v in report.verdicts)
     assert 5.0 in slept  # it watched between scrapes
-    row = journal.latest(store, "e")
+    row = _row(store, rollout_id)
     assert (row.id, row.status, row.step, row.percent) == (rollout_id, "promoted", 1, 100.0)
     assert journal.running_versions(store, "e") == {"m": "v2"}
     assert journal.in_flight(store, "e") is None
@@ -152,7 +157,7 @@ def test_a_failing_step_stops_the_canary_then_weights_the_old_version_then_shrin
     ]
     assert report.outcome == "rolled_back" and report.reason.startswith("error rate 50.0% (5 of 10)")
     assert [(v.step, v.decision) for v in report.verdicts] == [(0, "fail")]
-    row = journal.latest(store, "e")
+    row = _row(store, rollout_id)
     assert (row.id, row.status, row.percent, row.reason) == (rollout_id, "rolled_back", 0.0, report.reason)
     assert journal.running_versions(store, "e") == {} and journal.in_flight(store, "e") is None
 
