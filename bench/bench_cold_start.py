@@ -237,11 +237,13 @@ class LogTail:
 
 
 def other_vllm_processes(own: int) -> list[int]:
-    """vLLM processes on the machine that are not this bench's own (its replicas descend from `own`)."""
+    """vLLM servers and engines on the machine that are not this bench's own (its replicas descend from `own`):
+    an API server, or a process vLLM renamed (`VLLM::EngineCore`, `VLLM::Worker`); an idle gateway does not count."""
     mine = {own, *(p.pid for p in psutil.Process(own).children(recursive=True))}
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
-        if process.info["pid"] not in mine and "vllm" in " ".join(process.info["cmdline"] or []).lower():
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["pid"] not in mine and ("vllm.entrypoints" in command or command.startswith("VLLM::")):
             found.append(process.info["pid"])
     return found
 
@@ -374,7 +376,8 @@ def main(runs: int = 3, names: tuple[str, ...] = DEFAULT_VARIANTS) -> None:
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"vllm {vllm.__version__}, torch {torch.__version__}, {os.cpu_count()} cores, load average {load}; "
-          f"{runs} runs per variant, median [min-max]\n")
+          f"{runs} start(s) per variant, median [min-max]\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its replica and removes its home
     home = Path(tempfile.mkdtemp(prefix="gpufleet-bench-cold-"))
     bench = Bench(home)
     try:
