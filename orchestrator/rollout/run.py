@@ -268,7 +268,12 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                                      "`orchestrator rebalance` first")
                 by_pods = frozenset(p for p, provider in providers.items()
                                     if Capability.traffic_weights not in provider.capabilities)
-                plan = plan_rollout(model, running, to_version, fleet_of(observe(providers)), applied, by_pods)
+                state = observe(providers)
+                asleep = sorted(key for key in state.asleep if key.rpartition("@")[0] == model.name)
+                if asleep:
+                    raise InputError(f"{model.name} is asleep ({', '.join(asleep)}: scale to zero), so its running version "
+                                     "has no figures to be compared with. To fix: wake it with a request, then roll out")
+                plan = plan_rollout(model, running, to_version, fleet_of(state), applied, by_pods)
                 figures = _figures_source(settings, environment, providers, plan)  # before anything is recorded
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=running,
