@@ -32,6 +32,12 @@ class Histogram:
     bounds: tuple[float, ...] = ()
     counts: tuple[float, ...] = ()
 
+    @classmethod
+    def of(cls, buckets: dict[float, float]) -> Histogram:
+        """From cumulative counts keyed by bucket upper bound (`le`), in any order."""
+        bounds = tuple(sorted(buckets))
+        return cls(bounds, tuple(buckets[b] for b in bounds))
+
     @property
     def count(self) -> float:
         return self.counts[-1] if self.counts else 0.0
@@ -111,7 +117,7 @@ def parse_serving(text: str, model: str | None = None) -> ReplicaServing:
                 buckets[family.name][float(sample.labels["le"])] += sample.value
             elif family.name in (*GAUGES, FINISHED) and sample.name in (family.name, family.name + "_total"):
                 sums[family.name].append(sample.value)
-    ttft, tpot = (Histogram(tuple(sorted(buckets[n])), tuple(buckets[n][b] for b in sorted(buckets[n]))) for n in HISTOGRAMS)
+    ttft, tpot = (Histogram.of(buckets[n]) for n in HISTOGRAMS)
     kv = sums.get(KV_CACHE, [])
     return ReplicaServing(ttft=ttft, tpot=tpot, finished=sum(sums.get(FINISHED, [])), waiting=sum(sums.get(WAITING, [])),
                           running=sum(sums.get(RUNNING, [])), kv_cache_use=sum(kv) / len(kv) if kv else 0.0)

@@ -57,7 +57,7 @@ from starlette.routing import Route
 
 from orchestrator.gateway.auth import GATEWAY_OPEN_PATHS, RequireApiKey
 from orchestrator.gateway.lanes import (
-    UNNAMED, lane_name, lane_weights, parse_lane, pick_lane, primary_lane, read_traffic_file,
+    LANES_PATH, UNNAMED, lane_name, lane_weights, parse_lane, pick_lane, primary_lane, read_traffic_file,
 )
 from orchestrator.gateway.openai_errors import RETRY_AFTER_S, openai_error
 
@@ -119,7 +119,7 @@ class GatewayFront:
                 Route("/v1/models", self.list_models, methods=["GET"]),
                 Route("/v1/models/{model:path}", self.retrieve_model, methods=["GET"]),
                 Route("/workers", self.workers, methods=["GET"]),
-                Route("/gateway/lanes", self.list_lanes, methods=["GET"]),
+                Route(LANES_PATH, self.list_lanes, methods=["GET"]),
                 *(Route(path, self.forward, methods=["POST"]) for path in ROUTED_POSTS),
             ],
             middleware=[Middleware(RequireApiKey, key=key, open_paths=GATEWAY_OPEN_PATHS)],

@@ -20,8 +20,11 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 SEPARATOR = "@"
 UNNAMED = ""
+LANES_PATH = "/gateway/lanes"
 
 
 def lane_name(model: str, version: str | None) -> str:
@@ -64,6 +67,14 @@ def primary_lane(weights: dict[str, float] | None, healthy: dict[str, int], avoi
         return None
     by_weight = lane_weights(weights, healthy)
     return max(candidates, key=lambda v: (by_weight.get(v, 0.0), healthy[v], v))
+
+
+def read_lanes(http: httpx.Client, gateway_url: str, key: str) -> dict:
+    """The front's `GET /gateway/lanes` (its lanes, weights and hold times, each model's last request and held
+    requests); raises httpx.HTTPError or ValueError when the gateway does not say."""
+    answer = http.get(f"{gateway_url}{LANES_PATH}", headers={"Authorization": f"Bearer {key}"})
+    answer.raise_for_status()
+    return answer.json()
 
 
 @dataclass(frozen=True)

@@ -24,31 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator.state.tables import Base
+from orchestrator.state.tables import Base, UtcDateTime
 
 ENV = String(63)
 NAME = String(63)
 UNALLOCATED = ""  # the model of an entry for a pool's cost while it hosts no replica
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:  # noqa: ANN001
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the ledger takes aware UTC times")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:  # noqa: ANN001
-        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class LedgerApply(Base):

@@ -12,7 +12,8 @@ import datetime as dt
 from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator.ledger.tables import ENV, UtcDateTime
+from orchestrator.ledger.tables import ENV
+from orchestrator.state.tables import UtcDateTime
 from orchestrator.state.tables import Base
 
 

@@ -9,18 +9,20 @@ promoted rollout's, or the spec's `version` when none was promoted.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.errors import GpufleetError, InputError
 from orchestrator.spec import FleetSpec
 from orchestrator.state import Base, StateStore
-from orchestrator.state.tables import utcnow
+from orchestrator.state.tables import UtcDateTime, utcnow
 
 if TYPE_CHECKING:
+    from orchestrator.rollout.gate import Verdict
     from orchestrator.status import RolloutStatus
 
 IN_FLIGHT = "running"
@@ -41,9 +43,9 @@ class RolloutRecord(Base):
     plan_json: Mapped[str] = mapped_column(Text, doc="The rollout's plan: steps, canary replicas per pool, pool growth.")
     verdicts_json: Mapped[str] = mapped_column(Text, default="[]", doc="Each judged step's figures and verdict.")
     reason: Mapped[str | None] = mapped_column(Text, nullable=True, doc="Why it was rolled back.")
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 def in_flight(store: StateStore, environment: str) -> RolloutRecord | None:
@@ -82,6 +84,13 @@ def record_verdicts(store: StateStore, rollout_id: int, verdicts_json: str) -> N
         s.get(RolloutRecord, rollout_id).verdicts_json = verdicts_json
 
 
+def judged_before(rollout: RolloutRecord) -> list[Verdict]:
+    """The verdicts of the steps before the one under way: what a resumed rollout keeps (that step is judged again)."""
+    from orchestrator.rollout.gate import Verdict
+
+    return [v for v in map(Verdict.model_validate, json.loads(rollout.verdicts_json)) if v.step < rollout.step]
+
+
 def finish(store: StateStore, rollout_id: int, status: str, reason: str | None = None) -> None:
     with store.session() as s:
         row = s.get(RolloutRecord, rollout_id)
@@ -108,10 +117,9 @@ def rollout_status(store: StateStore, environment: str) -> RolloutStatus | None:
     row = in_flight(store, environment)
     if row is None:
         return None
-    started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
     return RolloutStatus(model=row.model, from_version=row.from_version, to_version=row.to_version, step=row.step + 1,
                          steps=len(RolloutPlan.model_validate_json(row.plan_json).steps), percent=row.percent,
-                         started_at=started.isoformat(timespec="seconds"))
+                         started_at=row.started_at.isoformat(timespec="seconds"))
 
 
 def rollout_in_flight_message(rollout: RolloutRecord, spec_path: Path) -> str:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from orchestrator.dashboard.vllm_serving import Histogram, parse_serving
+from orchestrator.gateway.lanes import read_lanes
 from orchestrator.providers.base import FleetState
 from orchestrator.rollout.gate import VersionFigures
 
@@ -31,9 +32,7 @@ def scrape(state: FleetState, api_key: str, model: str, unversioned: str) -> dic
     with httpx.Client(timeout=SCRAPE_TIMEOUT_S) as http, ThreadPoolExecutor(max_workers=8) as pool:
         if state.gateway is not None:
             try:
-                answer = http.get(f"{state.gateway.url}/gateway/lanes", headers={"Authorization": f"Bearer {api_key}"})
-                answer.raise_for_status()
-                for lane in answer.json()["lanes"]:
+                for lane in read_lanes(http, state.gateway.url, api_key)["lanes"]:
                     if lane["model"] == model:
                         version = lane["version"] or unversioned
                         before = counts.get(version, (0, 0))

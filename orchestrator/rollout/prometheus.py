@@ -96,7 +96,7 @@ def _histograms(rows: list[tuple[dict[str, str], float]], version_label: str,
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     for labels, value in rows:
         buckets[labels.get(version_label) or unversioned][float(labels["le"])] += value
-    return {v: Histogram(tuple(sorted(b)), tuple(b[le] for le in sorted(b))) for v, b in buckets.items()}
+    return {v: Histogram.of(b) for v, b in buckets.items()}
 
 
 def _query(http: httpx.Client, endpoint: str, shown: str, query: str) -> list[tuple[dict[str, str], float]]:

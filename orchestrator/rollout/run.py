@@ -247,6 +247,7 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 raise journal.RolloutInFlight(journal.rollout_in_flight_message(unfinished, path))
             if unfinished is not None:
                 plan, first, rollout_id = RolloutPlan.model_validate_json(unfinished.plan_json), unfinished.step, unfinished.id
+                judged = journal.judged_before(unfinished)
                 figures = (lambda: {}) if abort else _figures_source(settings, environment, providers, plan)  # abort judges nothing
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=plan.from_version,
@@ -278,11 +279,10 @@ def rollout(path: Path, settings: Settings, model_name: str, to_version: str | N
                 if dry_run:
                     return RolloutReport(environment=environment, model=model.name, from_version=running,
                                          to_version=to_version, outcome="planned", plan=plan)
-                rollout_id, first = journal.start(store, environment, model.name, running, to_version,
-                                                  plan.model_dump_json()), 0
-            run = Rollout(environment, model, plan, rollout_id, store, providers,
-                          figures=figures,
-                          step_timeout_s=step_timeout_s, ui=ui, sleep=sleep)
+                rollout_id, first, judged = journal.start(store, environment, model.name, running, to_version,
+                                                          plan.model_dump_json()), 0, []
+            run = Rollout(environment, model, plan, rollout_id, store, providers, figures=figures,
+                          step_timeout_s=step_timeout_s, ui=ui, sleep=sleep, verdicts=judged)  # a resumed one keeps its verdicts
             if abort:
                 return run.roll_back("aborted by `orchestrator rollout --abort`")
             return run.run(first)

@@ -9,12 +9,29 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import DateTime, Enum, Integer, String, Text
+from sqlalchemy import DateTime, Enum, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the state database takes aware UTC times")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:  # noqa: ANN001
+        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -76,7 +93,7 @@ class AsleepReplicas(Base):
     environment: Mapped[str] = mapped_column(String(63), primary_key=True)
     model: Mapped[str] = mapped_column(String(63), primary_key=True)
     pool: Mapped[str] = mapped_column(String(63), primary_key=True)
-    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    since: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ReplicaRecord(Base):

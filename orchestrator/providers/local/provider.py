@@ -31,6 +31,7 @@ from orchestrator.providers.base import (
     Capability, FleetState, ObservedGateway, ObservedPool, ObservedReplica, Offer, Promote, Provider, ReplicaSpec,
     ResizePool, ScaleDown, ScaleUp, SetCanary, SetTraffic, Step, StepPending,
 )
+from orchestrator.gateway.lanes import read_lanes
 from orchestrator.providers.local.processes import FLEET_TAG, alive, command_line, spawn, tagged
 from orchestrator.providers.local.supervisor import SITE, fleet_tag, hold_lock, reap_stale, supervisor_command
 from orchestrator.settings import Settings
@@ -84,8 +85,9 @@ class LocalProvider(Provider):
             return
         self._set_desired(step)
         self._ensure_supervisor()
-        replicas = [r for r in self.observe().replicas if (r.model, r.pool) == (step.model, step.pool)]
-        if isinstance(step, ScaleUp) and f"{step.model}@{step.pool}" in self.observe().asleep:
+        state = self.observe()  # probes every replica: once per apply
+        replicas = [r for r in state.replicas if (r.model, r.pool) == (step.model, step.pool)]
+        if isinstance(step, ScaleUp) and f"{step.model}@{step.pool}" in state.asleep:
             return  # asleep while idle: the count is recorded, and its replicas start on the next request
         if isinstance(step, (ScaleUp, SetCanary, Promote)):
             stable = self._stable(step)
@@ -132,8 +134,8 @@ class LocalProvider(Provider):
         if gateway is None or not gateway.healthy:
             raise StepPending(f"the gateway of {self.environment} is not up yet", POLL_AFTER_S)
         try:
-            lanes = httpx.get(f"{gateway.url}/gateway/lanes", timeout=PROBE_TIMEOUT_S,
-                              headers={"Authorization": f"Bearer {self._api_key()}"}).json()
+            with httpx.Client(timeout=PROBE_TIMEOUT_S) as http:
+                lanes = read_lanes(http, gateway.url, self._api_key())
         except (httpx.HTTPError, ValueError) as exc:
             raise StepPending(f"the gateway of {self.environment} does not report its split yet: {exc}", POLL_AFTER_S) from exc
         if lanes.get("weights", {}).get(step.model) != step.weights:

@@ -53,7 +53,7 @@ import httpx
 from sqlalchemy import delete, select
 
 from orchestrator.gateway import GatewayWorker, RouterClient, RouterError, gateway_api_key, gateway_command
-from orchestrator.gateway.lanes import Traffic, lane_name
+from orchestrator.gateway.lanes import Traffic, lane_name, read_lanes
 from orchestrator.providers.base import ReplicaSpec
 from orchestrator.providers.local.processes import (
     FLEET_TAG, LOOPBACK, free_port, kill_group, kill_tagged, signal_group, spawn,
@@ -208,8 +208,8 @@ class Supervisor:
                 for row in session.scalars(select(table).where(table.environment == self.environment)):
                     spec = ReplicaSpec.model_validate_json(row.replica_json)
                     key = (row.model, row.pool, spec.version)
-                    count = max(row.count, desired[key][0]) if key in desired else row.count
-                    desired[key] = (count, desired.get(key, (0, spec))[1])
+                    count, first = desired.get(key, (0, spec))
+                    desired[key] = (max(count, row.count), first)
         return desired
 
     def _write_traffic(self, desired: dict[tuple[str, str, str | None], tuple[int, ReplicaSpec]]) -> None:
@@ -241,8 +241,7 @@ class Supervisor:
             seen = activity.get(key[0], {})
             last, waiting = float(seen.get("last_request_at") or 0.0), int(seen.get("waiting") or 0)
             if key in rows:
-                since = rows[key].since.replace(tzinfo=dt.UTC) if rows[key].since.tzinfo is None else rows[key].since
-                if waiting or last > since.timestamp():
+                if waiting or last > rows[key].since.timestamp():
                     self._wake(key, waiting)
                     del rows[key]
                 continue
@@ -256,10 +255,8 @@ class Supervisor:
     def _activity(self) -> dict[str, dict] | None:
         """Per model, when the gateway last had a request for it and how many it holds; None if it does not say."""
         try:
-            answer = self.http.get(f"http://{LOOPBACK}:{self.gateway_port}/gateway/lanes",
-                                   headers={"Authorization": f"Bearer {self.api_key.get_secret_value()}"})
-            answer.raise_for_status()
-            return answer.json().get("models", {})
+            return read_lanes(self.http, f"http://{LOOPBACK}:{self.gateway_port}",
+                              self.api_key.get_secret_value()).get("models", {})
         except (httpx.HTTPError, ValueError) as exc:
             logger.warning("the gateway does not say when models were last asked for: %s", exc)
             return None

@@ -81,3 +81,13 @@ def test_a_version_rolled_out_to_must_still_be_in_the_spec() -> None:
     with pytest.raises(InputError, match=r"models\[tiny-llama\]: it runs version v2 \(rolled out\), which the spec no "
                                          r"longer declares.*roll out to one of v1$"):
         journal.checked_versions(spec, {"tiny-llama": "v2"})
+
+
+def test_a_resumed_rollout_keeps_the_verdicts_of_the_steps_before_its_own(store) -> None:
+    figures = {"requests": 10, "failures": 0, "error_rate": 0.0, "ttft_p95_ms": 1.0, "tpot_p95_ms": 1.0}
+    verdicts = [{"step": s, "percent": p, "decision": "pass", "reasons": ["ok"], "elapsed_s": 5.0, "new": figures,
+                 "old": figures} for s, p in ((0, 25.0), (1, 50.0))]
+    rollout_id = journal.start(store, "e", "m", "v1", "v2", PLAN.model_dump_json())
+    journal.record_verdicts(store, rollout_id, json.dumps(verdicts))
+    journal.record_step(store, rollout_id, 1, 50.0)  # died after judging step 2, before step 3 was recorded
+    assert [(v.step, v.percent) for v in journal.judged_before(journal.in_flight(store, "e"))] == [(0, 25.0)]
