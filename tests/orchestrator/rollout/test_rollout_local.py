@@ -35,6 +35,7 @@ import pytest
 
 from orchestrator.gateway.lanes import read_traffic_file
 from tests.orchestrator.providers.local.test_local_fleet import Fleet, running_fleet
+from tests.orchestrator.providers.local.test_supervisor_killed import until
 
 pytestmark = pytest.mark.slow
 
@@ -98,15 +99,6 @@ def load(fleet: Fleet) -> Iterator[Load]:
             thread.join(timeout=150)
 
 
-def _until(check, what: str, timeout_s: float = SETTLE_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"not within {timeout_s:.0f} s: {what}")
-
-
 def _part(traffic: Load, start: float, name: str) -> int:
     """The answers since `start`, every one a 200 (the part's name in the failure)."""
     time.sleep(1)  # the requests under way as the part ended
@@ -145,7 +137,7 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
     home = tmp_path / "home"
     home.mkdir()
     with running_fleet(home, _versions, demo=False) as fleet, load(fleet) as traffic:
-        _until(lambda: traffic.answers, "a first answer through the gateway")
+        until(lambda: traffic.answers, "a first answer through the gateway", SETTLE_S)
         seen: dict[str, str] = {}
 
         # a) v1 → v2: promoted
@@ -178,7 +170,7 @@ def test_rollout_promotes_rolls_back_and_resumes_under_load_without_a_failed_req
         crashed = subprocess.Popen(command, env=fleet.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             db = fleet.home / "state" / "local" / "state.db"
-            _until(lambda: _canary_serving(db, "v3") or crashed.poll() is not None, "the canary of v3 serving")
+            until(lambda: _canary_serving(db, "v3") or crashed.poll() is not None, "the canary of v3 serving", SETTLE_S)
             assert crashed.poll() is None, f"the rollout ended by itself ({crashed.returncode}) before it was killed"
         finally:
             crashed.send_signal(signal.SIGKILL)

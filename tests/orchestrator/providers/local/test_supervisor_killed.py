@@ -53,13 +53,14 @@ def _kill(pid: int) -> None:
         time.sleep(0.05)
 
 
-def _until(check, what: str):
-    deadline = time.monotonic() + SETTLE_S
+def until(check, what: str, timeout_s: float = SETTLE_S):
+    """`check()`'s first truthy answer, asked every 0.5 s; the test fails past `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if result := check():
             return result
         time.sleep(0.5)
-    pytest.fail(f"not within {SETTLE_S}s: {what}")
+    pytest.fail(f"not within {timeout_s:.0f} s: {what}")
 
 
 def _serving(status: dict) -> dict | None:
@@ -97,7 +98,7 @@ def test_up_after_the_supervisor_was_killed_starts_one_that_restarts_replicas(fl
 
     victim = status["replicas"][0]["pid"]
     _kill(victim)  # a replica death after that is restarted
-    back = _until(lambda: (s := _serving(_status(fleet)[0])) and s["replicas"][0]["restarts"] >= 1 and s, "a restart")
+    back = until(lambda: (s := _serving(_status(fleet)[0])) and s["replicas"][0]["restarts"] >= 1 and s, "a restart")
     assert back["replicas"][0]["pid"] != victim
 
 
